@@ -1,0 +1,1 @@
+"""Corpus preparation: turn a corpus layout into Kaldi-style data dirs."""

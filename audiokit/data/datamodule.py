@@ -1,0 +1,126 @@
+"""The generic LightningDataModule: data dirs in, duration-bucketed padded batches out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader
+
+from audiokit.data.collate import collate_audio
+from audiokit.data.dataset import AudioDataset, WaveAugmentFn
+from audiokit.data.datadir import DataDir, DataDirError, read_list
+from audiokit.data.sampler import DurationBatchSampler
+from audiokit.data.validate import find_problems, write_report
+
+log = logging.getLogger(__name__)
+
+
+class AudioDataModule(pl.LightningDataModule):
+    """Train/valid data dirs -> DataLoaders with :class:`DurationBatchSampler`.
+
+    Before training, every file is checked (header only, fast). ``on_bad_audio="error"``
+    stops with the list of bad utterances and files; ``"skip"`` leaves them out, warns, and
+    writes the list to ``report_dir/bad_audio.txt``.
+    """
+
+    def __init__(
+        self,
+        train_dir: str,
+        valid_dir: str,
+        sample_rate: int,
+        *,
+        label_list: str | None = None,
+        max_batch_seconds: float = 60.0,
+        max_batch_size: int | None = None,
+        num_workers: int = 2,
+        augment: WaveAugmentFn | None = None,
+        min_duration: float = 0.0,
+        max_duration: float = float("inf"),
+        on_bad_audio: str = "error",
+        downmix: bool = False,
+        seed: int = 0,
+        report_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if on_bad_audio not in ("error", "skip"):
+            raise ValueError(f"data.on_bad_audio must be 'error' or 'skip', got {on_bad_audio!r}")
+        self.train_dir, self.valid_dir = train_dir, valid_dir
+        self.sample_rate = sample_rate
+        self.max_batch_seconds = max_batch_seconds
+        self.max_batch_size = max_batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.min_duration, self.max_duration = min_duration, max_duration
+        self.on_bad_audio = on_bad_audio
+        self.downmix = downmix
+        self.seed = seed
+        self.report_dir = report_dir
+        self.labels = self._read_labels(label_list)
+        self.train_set: AudioDataset | None = None
+        self.valid_set: AudioDataset | None = None
+
+    def _read_labels(self, label_list: str | None) -> list[str] | None:
+        if label_list is not None:
+            return read_list(label_list)
+        train = DataDir.load(self.train_dir)
+        if train.utt2label is None:
+            return None
+        return sorted({label for labels in train.utt2label.values() for label in labels})
+
+    def task_kwargs(self) -> dict:
+        """What the task must know about the data to build its model (saved in checkpoints)."""
+        return {"labels": self.labels} if self.labels is not None else {}
+
+    def _bad_audio(self, data_dir: str) -> dict[str, str]:
+        problems = find_problems(DataDir.load(data_dir), downmix=self.downmix)
+        if not problems:
+            return {}
+        listing = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        if self.report_dir is not None:
+            report = Path(self.report_dir) / f"bad_audio.{Path(data_dir).name}.txt"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            write_report(problems, report)
+            more += f"\n  (full list: {report})"
+        if self.on_bad_audio == "error":
+            raise DataDirError(
+                f"{data_dir}: {len(problems)} utterance(s) with bad audio "
+                f"(set data.on_bad_audio=skip to leave them out):\n{listing}{more}"
+            )
+        log.warning("%s: skipping %d utterance(s) with bad audio:\n%s%s",
+                    data_dir, len(problems), listing, more)
+        return {p.utt: p.reason for p in problems}
+
+    def _dataset(self, data_dir: str, augment: WaveAugmentFn | None) -> AudioDataset:
+        return AudioDataset(
+            data_dir, self.sample_rate, labels=self.labels, augment=augment,
+            min_duration=self.min_duration, max_duration=self.max_duration,
+            exclude=self._bad_audio(data_dir), downmix=self.downmix,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None and stage in (None, "fit"):
+            self.train_set = self._dataset(self.train_dir, self.augment)
+        if self.valid_set is None and stage in (None, "fit", "validate"):
+            self.valid_set = self._dataset(self.valid_dir, None)
+
+    def _loader(self, dataset: AudioDataset, shuffle: bool) -> DataLoader:
+        trainer = self.trainer
+        sampler = DurationBatchSampler(
+            dataset.durations, self.max_batch_seconds, max_batch_size=self.max_batch_size,
+            shuffle=shuffle, seed=self.seed,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+        )
+        return DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=collate_audio,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.valid_set, shuffle=False)

@@ -1,0 +1,103 @@
+"""A map-style dataset over a Kaldi-style data dir."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from audiokit.data.audio import audio_duration, load_audio
+from audiokit.data.datadir import DataDir, DataDirError
+
+log = logging.getLogger(__name__)
+
+WaveAugmentFn = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+class AudioDataset(Dataset):
+    """Items ``{"id": str, "audio": Tensor[T], "label": int?, "text": str?, "speaker": str?}``.
+
+    ``labels`` (the class list) turns ``utt2label`` into class indices; a label outside the
+    list is an error naming the utterance. Utterances outside ``[min_duration, max_duration]``
+    or listed in ``exclude`` are left out, and every one of them is logged and kept in
+    ``self.excluded`` (never dropped silently).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        sample_rate: int,
+        *,
+        labels: list[str] | None = None,
+        augment: WaveAugmentFn | None = None,
+        min_duration: float = 0.0,
+        max_duration: float = float("inf"),
+        exclude: dict[str, str] | None = None,
+        downmix: bool = False,
+    ) -> None:
+        self.data = DataDir.load(data_dir)
+        self.sample_rate = sample_rate
+        self.augment = augment
+        self.downmix = downmix
+        self.label_index = {label: i for i, label in enumerate(labels)} if labels else None
+        if self.label_index is not None:
+            self._check_labels()
+        durations = self._durations()
+        self.excluded: dict[str, str] = dict(exclude or {})
+        for utt, dur in durations.items():
+            if utt not in self.excluded and not min_duration <= dur <= max_duration:
+                self.excluded[utt] = f"duration {dur:.2f}s outside [{min_duration}, {max_duration}]"
+        if self.excluded:
+            log.warning("%s: leaving out %d utterance(s):\n%s", data_dir, len(self.excluded),
+                        "\n".join(f"  {u}: {why}" for u, why in list(self.excluded.items())[:20]))
+        self.utt_ids = [u for u in self.data.utt_ids if u not in self.excluded]
+        if not self.utt_ids:
+            raise DataDirError(f"{data_dir}: no utterances left to use")
+        self.durations = [durations[u] for u in self.utt_ids]
+
+    def _check_labels(self) -> None:
+        if self.data.utt2label is None:
+            raise DataDirError(f"{self.data.path}: no utt2label file, but the task needs labels")
+        for utt, labels in self.data.utt2label.items():
+            if len(labels) != 1:
+                raise DataDirError(
+                    f"{self.data.path / 'utt2label'}: utterance '{utt}' has {len(labels)} "
+                    "labels; single-label classification needs exactly one"
+                )
+            unknown = [label for label in labels if label not in self.label_index]
+            if unknown:
+                raise DataDirError(
+                    f"{self.data.path / 'utt2label'}: utterance '{utt}' has label "
+                    f"'{unknown[0]}', not in the label list ({len(self.label_index)} labels)"
+                )
+
+    def _durations(self) -> dict[str, float]:
+        if self.data.utt2dur is not None:
+            return self.data.utt2dur
+        if self.data.segments is not None:
+            return {u: s.end - s.start for u, s in self.data.segments.items()}
+        log.warning("%s: no utt2dur; reading every header (run the prepare stage to write one)",
+                    self.data.path)
+        return {u: audio_duration(self.data.wav_scp[u], u) for u in self.data.utt_ids}
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        utt = self.utt_ids[index]
+        source, start, end = self.data.audio_source(utt)
+        audio = load_audio(source, self.sample_rate, utt=utt, start=start, end=end,
+                           downmix=self.downmix)
+        if self.augment is not None:
+            audio = self.augment(audio, self.sample_rate)
+        item = {"id": utt, "audio": audio}
+        if self.label_index is not None:
+            item["label"] = self.label_index[self.data.utt2label[utt][0]]
+        if self.data.text is not None:
+            item["text"] = self.data.text[utt]
+        if self.data.utt2spk is not None:
+            item["speaker"] = self.data.utt2spk[utt]
+        return item
