@@ -1,0 +1,1 @@
+"""Console entry points: audiokit-train, -infer, -score, -prep."""

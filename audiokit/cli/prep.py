@@ -1,0 +1,170 @@
+"""audiokit-prep: data preparation stages.
+
+    audiokit-prep fsdd --root $FSDD_ROOT --out data          # FSDD -> data/{train,valid,test}
+    audiokit-prep folder --audio-dir DIR --out data/mine     # any folder of audio -> data dir
+    audiokit-prep validate data/train data/valid             # read every file, name the bad ones
+    audiokit-prep stats --out exp/cmvn.json -- experiment=cls/fsdd_cnn   # global CMVN stats
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+log = logging.getLogger("audiokit.prep")
+
+
+def _index_range(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition(":")
+    return int(lo), int(hi)
+
+
+def cmd_fsdd(args: argparse.Namespace) -> None:
+    from audiokit.data.corpora import fsdd
+
+    splits = dict(fsdd.DEFAULT_SPLITS)
+    for name, value in (("train", args.train_index), ("valid", args.valid_index),
+                        ("test", args.test_index)):
+        if value:
+            splits[name] = _index_range(value)
+    speakers = args.speakers.split(",") if args.speakers else None
+    root = Path(args.root) if args.root else None
+    dirs = fsdd.prepare(root, Path(args.out), splits, speakers, Path(args.download_dir))
+    for name, d in dirs.items():
+        print(f"  {d.path}: {len(d)} utterances, {sum(d.utt2dur.values()) / 60:.1f} min")
+
+
+def cmd_folder(args: argparse.Namespace) -> None:
+    """A data dir from every audio file under a folder; labels from a file-name pattern."""
+    from audiokit.data.audio import audio_duration
+    from audiokit.data.datadir import DataDir
+
+    files = sorted(p for ext in ("wav", "flac") for p in Path(args.audio_dir).rglob(f"*.{ext}"))
+    if not files:
+        sys.exit(f"audiokit-prep folder: no .wav/.flac files under {args.audio_dir}")
+    ids = [p.stem for p in files]
+    if len(set(ids)) != len(ids):
+        sys.exit(f"audiokit-prep folder: duplicate file names under {args.audio_dir}")
+    d = DataDir(path=Path(args.out), wav_scp={i: str(p.resolve()) for i, p in zip(ids, files)})
+    d.utt2dur = {i: audio_duration(d.wav_scp[i], i) for i in ids}
+    if args.label_regex:
+        pattern = re.compile(args.label_regex)
+        labels = {}
+        for i in ids:
+            m = pattern.search(i)
+            if m is None:
+                sys.exit(f"audiokit-prep folder: '{i}' does not match --label-regex {args.label_regex}")
+            labels[i] = [m.group(1)]
+        d.utt2label = labels
+    d.write()
+    print(f"  {d.path}: {len(ids)} utterances")
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from audiokit.data.datadir import DataDir, DataDirError
+    from audiokit.data.validate import find_problems, write_report
+
+    failed = False
+    for path in args.data_dirs:
+        try:
+            d = DataDir.load(path)
+        except DataDirError as e:
+            print(f"  {path}: ERROR {e}")
+            failed = True
+            continue
+        problems = find_problems(d, sample_rate=args.sample_rate, downmix=args.downmix)
+        if problems:
+            failed = True
+            write_report(problems, Path(path) / "bad_audio.txt")
+            print(f"  {path}: {len(problems)} of {len(d)} utterance(s) with bad audio "
+                  f"(list: {Path(path) / 'bad_audio.txt'}):")
+            for p in problems[:20]:
+                print(f"    {p.utt}: {p.source}: {p.reason}")
+        else:
+            print(f"  {path}: {len(d)} utterances OK")
+    if failed:
+        sys.exit(1)
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    """Global mean/std of the training features, with the frontend the experiment uses."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader
+
+    from audiokit.cli.train import CONF_DIR
+    from audiokit.data.collate import collate_audio
+    from audiokit.data.dataset import AudioDataset
+    from audiokit.data.sampler import DurationBatchSampler
+    from audiokit.frontends import StatsAccumulator
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=args.overrides + ["paths.cmvn_stats=null"])
+    frontend = instantiate(cfg.frontend)
+    if not hasattr(frontend, "extract"):
+        print(f"  frontend {cfg.frontend._target_} uses no CMVN statistics: nothing to compute")
+        return
+    data_dir = args.data_dir or cfg.data.train_dir
+    dataset = AudioDataset(data_dir, cfg.data.sample_rate, downmix=cfg.data.downmix)
+    sampler = DurationBatchSampler(dataset.durations, cfg.data.max_batch_seconds, shuffle=False)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_audio,
+                        num_workers=cfg.data.num_workers)
+    stats = StatsAccumulator(frontend.output_dim)
+    with torch.no_grad():
+        for batch in loader:
+            stats.update(*frontend.extract(batch["audio"], batch["audio_lens"]))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    stats.save(args.out)
+    print(f"  {args.out}: mean/std of {frontend.output_dim}-dim features over "
+          f"{len(dataset)} utterances of {data_dir}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiokit-prep", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fsdd", help="Free Spoken Digit Dataset -> train/valid/test data dirs")
+    p.add_argument("--root", help="local mirror (folder with recordings/); omit to download")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--download-dir", default="downloads")
+    p.add_argument("--train-index", help="recording index range lo:hi (default 10:50)")
+    p.add_argument("--valid-index", help="default 5:10")
+    p.add_argument("--test-index", help="default 0:5")
+    p.add_argument("--speakers", help="comma-separated subset of speakers")
+    p.set_defaults(func=cmd_fsdd)
+
+    p = sub.add_parser("folder", help="a data dir from every .wav/.flac under a folder")
+    p.add_argument("--audio-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--label-regex", help="regex with one group: the label, from the file stem")
+    p.set_defaults(func=cmd_folder)
+
+    p = sub.add_parser("validate", help="read every utterance; list bad ones and exit 1")
+    p.add_argument("data_dirs", nargs="+")
+    p.add_argument("--sample-rate", type=int, default=None,
+                   help="decode fully at this rate (catches NaN, bad channels); default: headers")
+    p.add_argument("--downmix", action="store_true", help="accept multi-channel audio")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("stats", help="global CMVN statistics for an experiment's frontend")
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--data-dir", help="default: the config's data.train_dir")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides after --, as for audiokit-train")
+    p.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    print(f"audiokit-prep {args.command}")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

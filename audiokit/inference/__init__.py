@@ -1,0 +1,1 @@
+"""Inference pipelines built from an experiment dir: decoding, labelling, scoring inputs."""

@@ -1,0 +1,55 @@
+"""Label audio with a trained classification experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from audiokit.data.datadir import write_kaldi_map
+from audiokit.inference.batches import inference_batches
+from audiokit.inference.loading import load_task
+
+
+class AudioClassifier:
+    """``AudioClassifier.from_exp_dir(E)(waveform) -> label``; ``process_data_dir`` writes
+    ``utt2label`` for any data dir (other speakers, other files)."""
+
+    def __init__(self, task, sample_rate: int, device: str = "cpu") -> None:
+        self.task, self.sample_rate, self.device = task, sample_rate, device
+        self.labels: list[str] = task.labels
+
+    @classmethod
+    def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu") -> AudioClassifier:
+        task, cfg = load_task(exp_dir, device)
+        return cls(task, int(cfg.data.sample_rate), device)
+
+    @torch.inference_mode()
+    def posteriors(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> torch.Tensor:
+        logits = self.task(audio.to(self.device), audio_lens.to(self.device))
+        return logits.softmax(-1).cpu()
+
+    def __call__(self, waveform: torch.Tensor) -> str:
+        """Label one mono waveform ``[T]`` sampled at ``self.sample_rate``."""
+        post = self.posteriors(waveform[None], torch.tensor([waveform.shape[-1]]))
+        return self.labels[int(post.argmax())]
+
+    def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
+        """Write ``output_dir/utt2label`` (and ``utt2posterior``: the winning class's
+        probability); returns the utterances skipped for bad audio, if allowed."""
+        batches, skipped = inference_batches(data_dir, self.sample_rate, **batch_options)
+        hyps: dict[str, str] = {}
+        confidence: dict[str, str] = {}
+        for batch in batches:
+            post = self.posteriors(batch["audio"], batch["audio_lens"])
+            best = post.argmax(-1)
+            for utt, k, p in zip(batch["ids"], best.tolist(), post.max(-1).values.tolist()):
+                hyps[utt] = self.labels[k]
+                confidence[utt] = f"{p:.4f}"
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_kaldi_map(out / "utt2label", hyps)
+        write_kaldi_map(out / "utt2posterior", confidence)
+        if skipped:
+            write_kaldi_map(out / "skipped", skipped)
+        return skipped

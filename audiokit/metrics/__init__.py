@@ -1,0 +1,1 @@
+"""Metrics: each checked in tests against a reference implementation or hand-made values."""

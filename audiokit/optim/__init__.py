@@ -1,0 +1,1 @@
+"""Optimisation helpers: learning-rate schedules stepped once per optimizer step."""

@@ -1,0 +1,1 @@
+"""One LightningModule per task family; each owns its loss, metrics and optimizer wiring."""

@@ -1,0 +1,1 @@
+"""Small shared utilities: run records, checkpoint I/O, config checks."""

@@ -1,0 +1,169 @@
+"""audiokit benchmarks (``make bench``): JSON figures, one fresh process per benchmark so each
+peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
+
+    python bench/run.py                      # all, JSON on stdout and in bench/results/
+    python bench/run.py --only features      # one of: features, loading, train_cnn, train_ast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHES = ("features", "loading", "train_cnn", "train_ast")
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its (DataLoader worker) children."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"peak_rss_mb": round(own, 1), "peak_rss_children_mb": round(children, 1)}
+
+
+def fsdd_data(tmp: Path) -> Path:
+    from audiokit.data.corpora import fsdd
+
+    root = Path(os.environ.get("FSDD_ROOT", REPO.parent / "shared/data/fsdd"))
+    fsdd.prepare(root, tmp / "data")
+    return tmp / "data"
+
+
+def bench_features(tmp: Path) -> dict:
+    """Feature extraction speed, in multiples of real time, on all FSDD training audio."""
+    import torch
+
+    from audiokit.data.audio import load_audio
+    from audiokit.data.collate import pad_sequences
+    from audiokit.data.datadir import DataDir
+    from audiokit.frontends import KaldiFbank, LogMel
+
+    torch.set_num_threads(2)
+    d = DataDir.load(fsdd_data(tmp) / "train")
+    waves = [load_audio(d.wav_scp[u], 8000, utt=u) for u in d.utt_ids]
+    seconds = sum(w.shape[0] for w in waves) / 8000
+    batches = [pad_sequences(waves[i : i + 32]) for i in range(0, len(waves), 32)]
+    out = {"audio_seconds": round(seconds, 1)}
+    for name, frontend in (("logmel", LogMel(8000, n_mels=40)), ("kaldi_fbank", KaldiFbank(8000, n_mels=40))):
+        times = []
+        with torch.inference_mode():
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for audio, lens in batches:
+                    frontend(audio, lens)
+                times.append(time.perf_counter() - t0)
+        out[f"{name}_x_realtime"] = round(seconds / sorted(times)[1], 1)
+    return out | peak_rss_mb()
+
+
+def bench_loading(tmp: Path) -> dict:
+    """DataLoader throughput over the FSDD training data dir, as the CNN recipe loads it."""
+    from audiokit.data.augment import SpeedPerturb
+    from audiokit.data.datamodule import AudioDataModule
+
+    data = fsdd_data(tmp)
+    out = {}
+    for name, augment in (("plain", None), ("speed_perturb", SpeedPerturb())):
+        dm = AudioDataModule(str(data / "train"), str(data / "valid"), 8000,
+                             max_batch_seconds=20.0, num_workers=2, augment=augment)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        rates = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            n = secs = 0
+            for batch in loader:
+                n += len(batch["ids"])
+                secs += float(batch["audio_lens"].sum()) / 8000
+            rates.append((n / (time.perf_counter() - t0), secs / (time.perf_counter() - t0)))
+        best = max(rates)
+        out[name] = {"utts_per_s": round(best[0], 1), "audio_s_per_s": round(best[1], 1)}
+    return out | peak_rss_mb()
+
+
+def bench_train(tmp: Path, experiment: str) -> dict:
+    """Training throughput of an FSDD experiment: one epoch, timed after 5 warm-up steps."""
+    import lightning.pytorch as pl
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from audiokit.cli.train import CONF_DIR, build_task, build_trainer
+
+    class Meter(pl.Callback):
+        def __init__(self):
+            self.n = self.secs = 0
+            self.t0 = None
+
+        def on_train_batch_start(self, trainer, module, batch, idx):
+            if idx == 5:
+                self.t0 = time.perf_counter()
+            if idx >= 5:
+                self.n += len(batch["ids"])
+                self.secs += float(batch["audio_lens"].sum()) / 8000
+
+        def on_train_epoch_end(self, trainer, module):
+            self.elapsed = time.perf_counter() - self.t0
+
+    data = fsdd_data(tmp)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[
+            f"experiment={experiment}", f"paths.data_root={data}", f"exp_dir={tmp}/exp",
+            "trainer.max_epochs=1", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
+            "logger=none", "callbacks.progress=null", "callbacks.checkpoint=null"])
+    dm = instantiate(cfg.data)
+    task = build_task(cfg, dm.task_kwargs())
+    trainer = build_trainer(cfg, tmp / "exp")
+    meter = Meter()
+    trainer.callbacks.append(meter)
+    trainer.fit(task, datamodule=dm)
+    return {
+        "experiment": experiment,
+        "utts_per_s": round(meter.n / meter.elapsed, 1),
+        "audio_s_per_s": round(meter.secs / meter.elapsed, 1),
+        "num_parameters": sum(p.numel() for p in task.parameters()),
+    } | peak_rss_mb()
+
+
+def run_one(name: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        if name == "features":
+            return bench_features(Path(tmp))
+        if name == "loading":
+            return bench_loading(Path(tmp))
+        return bench_train(Path(tmp), {"train_cnn": "cls/fsdd_cnn", "train_ast": "cls/fsdd_ast"}[name])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=BENCHES, action="append")
+    parser.add_argument("--one", choices=BENCHES, help=argparse.SUPPRESS)  # child process mode
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one)))
+        return
+    from audiokit.utils.run_info import collect
+
+    results = {"env": collect()}
+    for name in args.only or BENCHES:
+        proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True)
+        if proc.returncode != 0:
+            results[name] = {"error": proc.stderr.strip().splitlines()[-1:]}
+        else:
+            results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"{name}: {json.dumps(results[name])}", file=sys.stderr)
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / time.strftime("bench-%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Spoken-digit classification on the Free Spoken Digit Dataset (8 kHz, 10 classes).
+# Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1 downloads FSDD.
+# Split: recording index 0-4 test, 5-9 validation, 10-49 training.
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+
+RECIPE_STAGES=(
+  "prepare data dirs (from \$FSDD_ROOT, or download) and check every audio file"
+  "global CMVN statistics of the training features"
+  "train"
+  "infer on the test sets"
+  "score the test sets: RESULTS.md"
+)
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets train_index valid_index test_index"
+RECIPE_OPTIONS_USAGE="[--experiment cls/fsdd_cnn] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--train-index 10:50 --valid-index 5:10 --test-index 0:5] "
+RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with utt2label), stage 1 only checks them."
+experiment=cls/fsdd_cnn
+data_dir="$recipe_dir/data"
+train_set="" valid_set="" test_sets=""
+train_index="" valid_index="" test_index=""
+
+source "$recipe_dir/../../../scripts/stages.sh"
+parse_options "$@"
+exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
+own_data=false
+if [ -z "$train_set" ]; then
+  own_data=true
+  train_set="$data_dir/train" valid_set="${valid_set:-$data_dir/valid}" test_sets="${test_sets:-$data_dir/test}"
+fi
+[ -n "$valid_set" ] && [ -n "$test_sets" ] || { echo "$0: --train-set needs --valid-set and --test-sets" >&2; exit 2; }
+label_list=null
+[ -f "$data_dir/labels.txt" ] && $own_data && label_list="$data_dir/labels.txt"
+
+stage_prepare() {
+  if $own_data; then
+    audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" --download-dir "$recipe_dir/downloads" \
+      ${train_index:+--train-index "$train_index"} ${valid_index:+--valid-index "$valid_index"} \
+      ${test_index:+--test-index "$test_index"}
+  fi
+  # shellcheck disable=SC2086
+  audiokit-prep validate "$train_set" "$valid_set" $test_sets
+}
+
+stage_stats() {
+  require "$train_set/wav.scp" "run stage 1"
+  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
+    experiment="$experiment" "${overrides[@]}"
+}
+
+stage_train() {
+  require "$train_set/wav.scp" "run stage 1"
+  local stats=null
+  [ -f "$exp_dir/cmvn.json" ] && stats="$exp_dir/cmvn.json"
+  [ -f "$data_dir/labels.txt" ] && $own_data && label_list="$data_dir/labels.txt"
+  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
+    paths.valid_dir="$valid_set" paths.label_list="$label_list" paths.cmvn_stats="$stats" \
+    "${overrides[@]}"
+}
+
+stage_infer() {
+  require "$exp_dir/model.pt" "run stage 3"
+  local t
+  for t in $test_sets; do
+    audiokit-infer exp_dir="$exp_dir" data_dir="$t" output_dir="$exp_dir/infer/$(basename "$t")"
+  done
+}
+
+stage_score() {
+  local t name
+  for t in $test_sets; do
+    name=$(basename "$t")
+    require "$exp_dir/infer/$name/utt2label" "run stage 4"
+    audiokit-score task=cls ref="$t/utt2label" hyp="$exp_dir/infer/$name/utt2label" \
+      exp_dir="$exp_dir" name="$name"
+  done
+}
+
+run_stage 1 stage_prepare
+run_stage 2 stage_stats
+run_stage 3 stage_train
+run_stage 4 stage_infer
+run_stage 5 stage_score
+echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"

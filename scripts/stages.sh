@@ -1,0 +1,81 @@
+# Shared recipe runner: option parsing and numbered stages. Source it from a recipe's run.sh
+# after defining RECIPE_STAGES (the stage names) and optional RECIPE_OPTIONS.
+#
+#   run.sh [--stage N] [--stop-stage N] [--exp-dir DIR] [recipe options] [-- hydra overrides]
+#
+# Each stage prints its name when it starts, fails loudly (set -euo pipefail), and writes a
+# done-marker ($exp_dir/.done/stageN) on success; stages re-run when asked (they are
+# idempotent: same inputs, same files).
+
+set -euo pipefail
+
+stage=1
+stop_stage=100
+exp_dir=""
+overrides=()
+AUDIOKIT_RECIPE_CMD="$0 $*"
+export AUDIOKIT_RECIPE_CMD
+
+recipe_usage() {
+  echo "usage: $0 [--stage N] [--stop-stage N] [--exp-dir DIR] ${RECIPE_OPTIONS_USAGE:-}[-- hydra overrides...]"
+  echo
+  echo "stages:"
+  local i
+  for i in "${!RECIPE_STAGES[@]}"; do
+    printf "  %d  %s\n" "$((i + 1))" "${RECIPE_STAGES[$i]}"
+  done
+  [ -n "${RECIPE_HELP:-}" ] && printf "\n%s\n" "$RECIPE_HELP"
+  return 0
+}
+
+# parse_options "$@": the common options, --<name> VALUE for each name in RECIPE_OPTIONS
+# (sets the variable of the same name, dashes as underscores), and overrides after --.
+parse_options() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -h|--help) recipe_usage; exit 0 ;;
+      --stage) stage="$2"; shift 2 ;;
+      --stop-stage) stop_stage="$2"; shift 2 ;;
+      --exp-dir) exp_dir="$2"; shift 2 ;;
+      --) shift; overrides=("$@"); break ;;
+      --*)
+        local name="${1#--}"; name="${name//-/_}"
+        if [[ " ${RECIPE_OPTIONS:-} " == *" $name "* ]]; then
+          [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 2; }
+          printf -v "$name" '%s' "$2"; shift 2
+        else
+          echo "$0: unknown option $1 (see --help)" >&2; exit 2
+        fi ;;
+      *) echo "$0: unexpected argument '$1' (Hydra overrides go after --)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+# run_stage N function: run stage N if it lies in [stage, stop_stage].
+run_stage() {
+  local n="$1" fn="$2"
+  if [ "$n" -lt "$stage" ] || [ "$n" -gt "$stop_stage" ]; then
+    return 0
+  fi
+  echo "=== stage $n: ${RECIPE_STAGES[$((n - 1))]} ($(date '+%H:%M:%S')) ==="
+  local t0=$SECONDS
+  "$fn"
+  mkdir -p "$exp_dir/.done"
+  echo "$AUDIOKIT_RECIPE_CMD" > "$exp_dir/.done/stage$n"
+  echo "=== stage $n done in $((SECONDS - t0)) s ==="
+}
+
+# require FILE HINT: fail loudly when a stage's input is missing.
+require() {
+  [ -e "$1" ] || { echo "$0: missing $1 ($2)" >&2; exit 1; }
+}
+
+# Use the project's virtualenv when audiokit is not already on PATH.
+if ! command -v audiokit-train >/dev/null 2>&1; then
+  _audiokit_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  if [ -x "$_audiokit_root/.venv/bin/audiokit-train" ]; then
+    PATH="$_audiokit_root/.venv/bin:$PATH"
+  else
+    echo "audiokit is not installed: run 'make install' in $_audiokit_root" >&2; exit 1
+  fi
+fi

@@ -1,0 +1,120 @@
+"""Every option of every config group composes, and instantiates what it describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+from audiokit.cli.train import CONF_DIR, build_task, build_trainer
+from audiokit.utils.config_check import ConfigKeyError, check_overrides
+
+CONF = Path(CONF_DIR)
+
+
+def options(group: str) -> list[str]:
+    return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).rglob("*.yaml"))
+
+
+def compose_train(overrides, hydra_config=False):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=hydra_config)
+
+
+@pytest.fixture
+def base(tiny_fsdd, tmp_path):
+    return [f"paths.data_root={tiny_fsdd}", f"exp_dir={tmp_path}/exp",
+            f"paths.label_list={tiny_fsdd}/labels.txt"]
+
+
+def test_every_group_has_options():
+    for group in ("data", "frontend", "model", "loss", "task", "optim", "scheduler", "trainer",
+                  "logger", "callbacks", "launcher", "experiment", "debug"):
+        assert options(group), f"conf/{group} is empty"
+
+
+@pytest.mark.parametrize("option", options("data/augment"))
+def test_data_and_augment(option, base):
+    cfg = compose_train(base + [f"data/augment={option}", "data.sample_rate=8000"])
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    item = dm.train_set[0]
+    assert item["audio"].dim() == 1 and item["audio"].abs().sum() > 0
+    assert dm.task_kwargs()["labels"] == [str(d) for d in range(10)]
+
+
+@pytest.mark.parametrize("frontend", options("frontend"))
+@pytest.mark.parametrize("model", options("model"))
+def test_frontend_model_task(frontend, model, base):
+    cfg = compose_train(base + [f"frontend={frontend}", f"model={model}", "data.sample_rate=8000"])
+    task = build_task(cfg, {"labels": ["a", "b", "c"]})
+    audio = torch.randn(2, 8000)
+    logits = task(audio, torch.tensor([8000, 6000]))
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("optim", options("optim"))
+@pytest.mark.parametrize("scheduler", options("scheduler"))
+def test_optim_and_scheduler(optim, scheduler, base):
+    cfg = compose_train(base + [f"optim={optim}", f"scheduler={scheduler}"])
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    opt = instantiate(cfg.optim, params)
+    if cfg.scheduler:
+        extra = {"total_steps": 1000} if cfg.scheduler.get("total_steps", 0) is None else {}
+        scheduler = instantiate(cfg.scheduler, opt, **extra)
+        opt.step()
+        scheduler.step()
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_trainer(trainer, base):
+    cfg = compose_train(base + [f"trainer={trainer}", "logger=none"])
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        pytest.skip("GPU trainer config: composes, but instantiating needs a GPU")
+    t = build_trainer(cfg, Path(cfg.exp_dir))
+    assert t.max_epochs == cfg.trainer.max_epochs
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+@pytest.mark.parametrize("callbacks", options("callbacks"))
+def test_logger_and_callbacks(logger, callbacks, base):
+    cfg = compose_train(base + [f"logger={logger}", f"callbacks={callbacks}"])
+    build_trainer(cfg, Path(cfg.exp_dir))
+
+
+def test_loggers_combine(base):
+    cfg = compose_train(base + ["logger=[csv,tensorboard]"])
+    assert set(cfg.logger) == {"csv", "tensorboard"}
+
+
+@pytest.mark.parametrize("launcher", options("launcher"))
+def test_launcher(launcher, base):
+    cfg = compose_train(base + [f"launcher={launcher}"], hydra_config=True)
+    expected = {"local": "BasicLauncher", "slurm": "SlurmLauncher"}[launcher]
+    assert cfg.hydra.launcher._target_.endswith(expected)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiment(experiment, base):
+    cfg = compose_train(base + [f"experiment={experiment}"])
+    task = build_task(cfg, {"labels": [str(d) for d in range(10)]})
+    assert task(torch.randn(1, cfg.data.sample_rate), torch.tensor([cfg.data.sample_rate])).shape == (1, 10)
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_debug(debug, base):
+    cfg = compose_train(base + [f"debug={debug}"])
+    build_trainer(cfg, Path(cfg.exp_dir))
+
+
+def test_misspelt_key_names_the_closest():
+    with pytest.raises(ConfigKeyError, match=r"unknown config key 'trainer.max_epoch'; did you mean 'trainer.max_epochs'\?"):
+        check_overrides(CONF_DIR, "train", ["trainer.max_epoch=3"])
+    with pytest.raises(ConfigKeyError, match=r"'data.max_batch_second'; did you mean 'data.max_batch_seconds'"):
+        check_overrides(CONF_DIR, "train", ["experiment=cls/fsdd_cnn", "data.max_batch_second=3"])
+    check_overrides(CONF_DIR, "train", ["trainer.max_epochs=3", "+trainer.new_key=1"])
