@@ -3,6 +3,7 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
 
     python bench/run.py                      # all, JSON on stdout and in bench/results/
     python bench/run.py --only features      # one of: features, loading, train_cnn, train_ast
+    python bench/run.py --only train_cnn --trainer gpu_bf16   # training benches on a GPU
 """
 
 from __future__ import annotations
@@ -88,9 +89,10 @@ def bench_loading(tmp: Path) -> dict:
     return out | peak_rss_mb()
 
 
-def bench_train(tmp: Path, experiment: str) -> dict:
+def bench_train(tmp: Path, experiment: str, trainer_config: str) -> dict:
     """Training throughput of an FSDD experiment: one epoch, timed after 5 warm-up steps."""
     import lightning.pytorch as pl
+    import torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
@@ -115,44 +117,54 @@ def bench_train(tmp: Path, experiment: str) -> dict:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[
             f"experiment={experiment}", f"paths.data_root={data}", f"exp_dir={tmp}/exp",
+            f"trainer={trainer_config}",
             "trainer.max_epochs=1", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
-            "logger=none", "callbacks.progress=null", "callbacks.checkpoint=null"])
+            "logger=none", "callbacks.lr_monitor=null", "callbacks.progress=null",
+            "callbacks.checkpoint=null"])
     dm = instantiate(cfg.data)
     task = build_task(cfg, dm.task_kwargs())
     trainer = build_trainer(cfg, tmp / "exp")
     meter = Meter()
     trainer.callbacks.append(meter)
     trainer.fit(task, datamodule=dm)
-    return {
+    gpu = {}
+    if torch.cuda.is_available():
+        gpu = {"device": torch.cuda.get_device_name(0),
+               "peak_gpu_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+    return gpu | {
         "experiment": experiment,
+        "trainer": trainer_config,
         "utts_per_s": round(meter.n / meter.elapsed, 1),
         "audio_s_per_s": round(meter.secs / meter.elapsed, 1),
         "num_parameters": sum(p.numel() for p in task.parameters()),
     } | peak_rss_mb()
 
 
-def run_one(name: str) -> dict:
+def run_one(name: str, trainer_config: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if name == "features":
             return bench_features(Path(tmp))
         if name == "loading":
             return bench_loading(Path(tmp))
-        return bench_train(Path(tmp), {"train_cnn": "cls/fsdd_cnn", "train_ast": "cls/fsdd_ast"}[name])
+        experiment = {"train_cnn": "cls/fsdd_cnn", "train_ast": "cls/fsdd_ast"}[name]
+        return bench_train(Path(tmp), experiment, trainer_config)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=BENCHES, action="append")
+    parser.add_argument("--trainer", default="cpu", help="trainer config for the training benches")
     parser.add_argument("--one", choices=BENCHES, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one)))
+        print(json.dumps(run_one(args.one, args.trainer)))
         return
     from audiokit.utils.run_info import collect
 
     results = {"env": collect()}
     for name in args.only or BENCHES:
-        proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, __file__, "--one", name, "--trainer", args.trainer],
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             results[name] = {"error": proc.stderr.strip().splitlines()[-1:]}
         else:

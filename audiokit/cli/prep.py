@@ -33,7 +33,7 @@ def cmd_fsdd(args: argparse.Namespace) -> None:
     speakers = args.speakers.split(",") if args.speakers else None
     root = Path(args.root) if args.root else None
     dirs = fsdd.prepare(root, Path(args.out), splits, speakers, Path(args.download_dir))
-    for name, d in dirs.items():
+    for d in dirs.values():
         print(f"  {d.path}: {len(d)} utterances, {sum(d.utt2dur.values()) / 60:.1f} min")
 
 
@@ -48,7 +48,7 @@ def cmd_folder(args: argparse.Namespace) -> None:
     ids = [p.stem for p in files]
     if len(set(ids)) != len(ids):
         sys.exit(f"audiokit-prep folder: duplicate file names under {args.audio_dir}")
-    d = DataDir(path=Path(args.out), wav_scp={i: str(p.resolve()) for i, p in zip(ids, files)})
+    d = DataDir(path=Path(args.out), wav_scp={i: str(p.resolve()) for i, p in zip(ids, files, strict=False)})
     d.utt2dur = {i: audio_duration(d.wav_scp[i], i) for i in ids}
     if args.label_regex:
         pattern = re.compile(args.label_regex)

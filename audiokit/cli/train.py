@@ -70,17 +70,36 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path) -
     return path
 
 
+def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
 def train(cfg: DictConfig) -> Path:
     exp_dir = Path(cfg.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
+    ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume))
     if pl.utilities.rank_zero_only.rank == 0:
-        (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        config_file = exp_dir / "config.yaml"
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        if ckpt_path and config_file.is_file():
+            changed = changed_keys(OmegaConf.to_container(OmegaConf.load(config_file)), resolved)
+            if changed:
+                log.warning("resuming %s with a changed config (%s); use a new exp_dir or "
+                            "resume=never to start over", exp_dir, ", ".join(changed))
+        config_file.write_text(OmegaConf.to_yaml(resolved))
         run_info.write(exp_dir / "run_info.json")
     datamodule = instantiate(cfg.data)
     task = build_task(cfg, datamodule.task_kwargs())
     trainer = build_trainer(cfg, exp_dir)
-    ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume))
     start = time.monotonic()
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.interrupted:

@@ -9,8 +9,8 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from audiokit.data.collate import collate_audio
-from audiokit.data.dataset import AudioDataset, WaveAugmentFn
 from audiokit.data.datadir import DataDir, DataDirError, read_list
+from audiokit.data.dataset import AudioDataset, WaveAugmentFn
 from audiokit.data.sampler import DurationBatchSampler
 from audiokit.data.validate import find_problems, write_report
 

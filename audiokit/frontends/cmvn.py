@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from audiokit.frontends.framing import frame_mask, zero_padding
+from audiokit.frontends.framing import zero_padding
+from audiokit.utils.masking import lengths_to_mask
 
 # Floor on the saved std: a dimension that is (nearly) constant over the training data, e.g. a
 # mel bin above the band the recordings actually contain, must not be blown up by 1/std.
@@ -29,7 +30,7 @@ class StatsAccumulator:
 
     def update(self, feats: Tensor, lens: Tensor) -> None:
         """feats [B, T, F], lens [B]; frames t >= lens[b] are ignored."""
-        valid = feats.detach()[frame_mask(lens, feats.size(1))].to("cpu", torch.float64)
+        valid = feats.detach()[lengths_to_mask(lens, feats.size(1))].to("cpu", torch.float64)
         self.count += valid.size(0)
         self.sum += valid.sum(0)
         self.sum_sq += valid.square().sum(0)

@@ -1,7 +1,8 @@
 """Framing arithmetic shared by the frontends: window sizes, frame counts, padding masks."""
 
-import torch
 from torch import Tensor
+
+from audiokit.utils.masking import lengths_to_mask
 
 
 def ms_to_samples(sample_rate: int, ms: float) -> int:
@@ -19,11 +20,6 @@ def num_frames(lens: Tensor, win_length: int, hop_length: int) -> Tensor:
     return (1 + (lens - win_length) // hop_length).clamp(min=0)
 
 
-def frame_mask(lens: Tensor, max_len: int) -> Tensor:
-    """Bool [B, max_len], True on valid positions."""
-    return torch.arange(max_len, device=lens.device) < lens.unsqueeze(1)
-
-
 def zero_padding(feats: Tensor, lens: Tensor) -> Tensor:
     """Set frames t >= lens[b] of feats [B, T, F] to exactly 0 (masked_fill, so inf/nan can't leak)."""
-    return feats.masked_fill(~frame_mask(lens, feats.size(1)).unsqueeze(-1), 0.0)
+    return feats.masked_fill(~lengths_to_mask(lens, feats.size(1)).unsqueeze(-1), 0.0)

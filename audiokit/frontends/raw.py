@@ -3,7 +3,8 @@
 import torch
 from torch import Tensor, nn
 
-from audiokit.frontends.framing import frame_mask, zero_padding
+from audiokit.frontends.framing import zero_padding
+from audiokit.utils.masking import lengths_to_mask
 
 # Added to the variance when normalising (as wav2vec 2.0's feature extractor does) so that
 # digital silence stays finite.
@@ -23,7 +24,7 @@ class RawWaveform(nn.Module):
 
     def forward(self, wav: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         if self.normalize:
-            mask = frame_mask(lens, wav.size(1))
+            mask = lengths_to_mask(lens, wav.size(1))
             count = lens.clamp(min=1).unsqueeze(1).to(wav.dtype)
             mean = wav.masked_fill(~mask, 0.0).sum(1, keepdim=True) / count
             centred = (wav - mean).masked_fill(~mask, 0.0)

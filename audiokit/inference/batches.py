@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from torch.utils.data import DataLoader
 
 from audiokit.data.collate import collate_audio
-from audiokit.data.dataset import AudioDataset
 from audiokit.data.datadir import DataDir, DataDirError
+from audiokit.data.dataset import AudioDataset
 from audiokit.data.sampler import DurationBatchSampler
 from audiokit.data.validate import find_problems
 

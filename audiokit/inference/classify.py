@@ -43,7 +43,7 @@ class AudioClassifier:
         for batch in batches:
             post = self.posteriors(batch["audio"], batch["audio_lens"])
             best = post.argmax(-1)
-            for utt, k, p in zip(batch["ids"], best.tolist(), post.max(-1).values.tolist()):
+            for utt, k, p in zip(batch["ids"], best.tolist(), post.max(-1).values.tolist(), strict=False):
                 hyps[utt] = self.labels[k]
                 confidence[utt] = f"{p:.4f}"
         out = Path(output_dir)

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 
 def confusion_counts(refs: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -36,7 +41,7 @@ def classification_report(refs: list[str], hyps: list[str], labels: list[str]) -
         "macro_f1": float(f1_score(refs, hyps, labels=labels, average="macro", zero_division=0)),
         "per_class": {
             label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)
         },
         "confusion": confusion_matrix(refs, hyps, labels=labels).tolist(),
     }

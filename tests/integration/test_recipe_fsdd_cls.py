@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import REPO
 
 RUN = REPO / "recipes/fsdd/cls/run.sh"
@@ -122,7 +121,7 @@ def test_bad_audio_is_named_by_the_prepare_stage(tmp_path, fsdd_root):
                 "--valid-set", str(data / "valid"), "--test-sets", str(data / "test")])
     assert proc.returncode != 0
     assert "3 of 20 utterance(s) with bad audio" in proc.stdout
-    for utt, path in zip(bad, [empty, garbage, tmp_path / "missing.wav"]):
+    for utt, path in zip(bad, [empty, garbage, tmp_path / "missing.wav"], strict=False):
         assert f"{utt}: {path}" in proc.stdout
     # Training on it stops before the first step with the same names, not in a worker.
     proc = run([str(BIN / "audiokit-train"), "experiment=cls/fsdd_cnn", f"paths.data_root={data}",

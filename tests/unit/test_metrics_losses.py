@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import REPO
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from sklearn.metrics import f1_score
@@ -14,7 +15,6 @@ from audiokit.metrics.classification import (
     macro_f1_from_confusion,
     plot_confusion,
 )
-from conftest import REPO
 
 
 def test_confusion_counts_by_hand():

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from audiokit.models.classification import ASTClassifier, ResNetClassifier
-from audiokit.models.masking import lengths_to_mask, masked_mean
+from audiokit.utils.masking import lengths_to_mask, masked_mean
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
 BINS = 40

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audiokit.models.masking import lengths_to_mask
+from audiokit.utils.masking import lengths_to_mask
 
 
 def _num_patches(length: Tensor, patch: int, stride: int) -> Tensor:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audiokit.models.masking import lengths_to_mask, masked_mean
+from audiokit.utils.masking import lengths_to_mask, masked_mean
 
 
 def _time_mask(lens: Tensor, num_frames: int) -> Tensor:
@@ -63,11 +63,11 @@ class ResNetClassifier(nn.Module):
         self,
         input_dim: int,
         num_classes: int,
-        channels: Sequence[int] = (32, 64, 128, 128),
-        blocks: Sequence[int] = (2, 2, 2, 2),
+        channels: Sequence[int] = (16, 32, 64, 128),
+        blocks: Sequence[int] = (1, 1, 1, 1),
         dropout: float = 0.1,
         max_pool: bool = False,
-        stem_freq_stride: int = 1,
+        stem_freq_stride: int = 2,
     ) -> None:
         super().__init__()
         if len(channels) != len(blocks):

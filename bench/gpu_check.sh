@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# GPU checks for a lent CUDA machine (not part of CI): bf16 vs fp32 training throughput of
+# the FSDD experiments, the FSDD recipe end to end with trainer=gpu_bf16, CUDA inference.
+# Expects audiokit importable and on PATH, FSDD_ROOT set, and OUT a folder for results.
+set -euo pipefail
+: "${OUT:?set OUT}" "${FSDD_ROOT:?set FSDD_ROOT}"
+nvidia-smi -L | tee "$OUT/gpu.txt"
+python3 bench/run.py --only train_cnn --only train_ast --trainer gpu_bf16 > "$OUT/bench_gpu_bf16.json"
+python3 bench/run.py --only train_cnn --only train_ast --trainer gpu > "$OUT/bench_gpu_fp32.json"
+exp=/tmp/audiokit_gpu/exp
+recipes/fsdd/cls/run.sh --data-dir /tmp/audiokit_gpu/data --exp-dir "$exp" \
+  -- trainer=gpu_bf16 callbacks.progress=null > "$OUT/recipe_gpu_bf16.log" 2>&1
+cp "$exp/RESULTS.md" "$OUT/RESULTS_gpu_bf16.md"
+timed() {  # seconds a command takes, its output discarded
+  python3 -c 'import subprocess, sys, time; t = time.time()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(f"{time.time() - t:.2f}")' "$@"
+}
+for device in cuda cpu; do
+  echo "infer 250 test utterances on $device: $(timed audiokit-infer exp_dir="$exp" \
+    data_dir=/tmp/audiokit_gpu/data/test output_dir=/tmp/audiokit_gpu/infer_$device \
+    device=$device) s (process start included)" | tee -a "$OUT/gpu.txt"
+done
