@@ -17,6 +17,7 @@ def fsdd_root() -> Path:
     root = Path(os.environ.get("FSDD_ROOT", REPO.parent / "shared" / "data" / "fsdd"))
     if not (root / "recordings").is_dir():
         pytest.fail(f"FSDD mirror not found at {root}: set FSDD_ROOT")
+    os.environ["FSDD_ROOT"] = str(root)  # recipes run by the tests read it too
     return root
 
 

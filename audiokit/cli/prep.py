@@ -163,7 +163,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     print(f"audiokit-prep {args.command}")
-    args.func(args)
+    from audiokit.data.datadir import DataDirError
+
+    try:
+        args.func(args)
+    except DataDirError as e:
+        sys.exit(f"audiokit-prep {args.command}: error: {e}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ def test_data_and_augment(option, base):
 @pytest.mark.parametrize("frontend", options("frontend"))
 @pytest.mark.parametrize("model", options("model"))
 def test_frontend_model_task(frontend, model, base):
+    if model == "ast" and frontend == "raw":
+        pytest.skip("AST patches need frame-level features, not raw samples")
     cfg = compose_train(base + [f"frontend={frontend}", f"model={model}", "data.sample_rate=8000"])
     task = build_task(cfg, {"labels": ["a", "b", "c"]})
     audio = torch.randn(2, 8000)

@@ -25,7 +25,8 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 TINY = ["--train-index", "10:20", "--valid-index", "5:7", "--test-index", "0:2"]
-FAST = ["--", "trainer.max_epochs=4", "data.num_workers=1", "callbacks.progress=null"]
+FAST = ["--", "trainer.max_epochs=10", "data.max_batch_seconds=5", "data.num_workers=1",
+        "callbacks.progress=null"]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,8 @@ def test_recipe_end_to_end(recipe_run):
     assert info["git_sha"] and info["versions"]["torch"].startswith("2.14.1")
     report = json.loads((exp / "scores/test/report.json").read_text())
     assert report["num_utts"] == 100
-    # 4 epochs on 500 utterances: far from the full recipe, but clearly learning (chance: 10 %)
-    assert report["accuracy"] >= 0.4, report["accuracy"]
+    # 10 short epochs on 500 utterances: far from the full recipe, but learning (chance: 10 %)
+    assert report["accuracy"] >= 0.5, report["accuracy"]
     results = (exp / "RESULTS.md").read_text()
     assert "| accuracy |" in results and "git SHA" in results and "recipe: `" in results
 
@@ -120,7 +121,7 @@ def test_bad_audio_is_named_by_the_prepare_stage(tmp_path, fsdd_root):
                 "--stage", "1", "--stop-stage", "1", "--train-set", str(data / "train"),
                 "--valid-set", str(data / "valid"), "--test-sets", str(data / "test")])
     assert proc.returncode != 0
-    assert "3 of 20 utterance(s) with bad audio" in proc.stdout
+    assert "3 of 100 utterance(s) with bad audio" in proc.stdout
     for utt, path in zip(bad, [empty, garbage, tmp_path / "missing.wav"], strict=False):
         assert f"{utt}: {path}" in proc.stdout
     # Training on it stops before the first step with the same names, not in a worker.
@@ -140,5 +141,5 @@ def test_misspelt_key_fails_at_once_naming_the_right_one():
 def test_cfg_job_prints_composed_config():
     proc = run([str(BIN / "audiokit-train"), "experiment=cls/fsdd_cnn", "--cfg", "job"])
     assert proc.returncode == 0, proc.stderr
-    assert "_target_: audiokit.models.classification.ResNetClassifier" in proc.stdout
+    assert "_target_: audiokit.models.classification.resnet.ResNetClassifier" in proc.stdout
     assert "max_epochs: 25" in proc.stdout

@@ -43,7 +43,11 @@ def download(dest: Path) -> Path:
     if not archive.exists():
         log.info("downloading %s", ARCHIVE_URL)
         tmp = archive.with_suffix(".part")
-        urllib.request.urlretrieve(ARCHIVE_URL, tmp)
+        try:
+            urllib.request.urlretrieve(ARCHIVE_URL, tmp)
+        except OSError as e:
+            raise DataDirError(f"cannot download FSDD from {ARCHIVE_URL} ({e}); set FSDD_ROOT "
+                               "(or --root) to a local copy of the corpus") from None
         tmp.replace(archive)
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
