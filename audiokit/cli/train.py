@@ -20,13 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from audiokit.data.audio import AudioError
 from audiokit.data.datadir import DataDirError
+from audiokit.inference.loading import MODEL_FILE
 from audiokit.utils import run_info
 from audiokit.utils.checkpoint import AtomicCheckpointIO, find_resume_checkpoint
 from audiokit.utils.config_check import ConfigKeyError, check_overrides
 
 log = logging.getLogger("audiokit.train")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-MODEL_FILE = "model.pt"
 
 
 def _plain(node) -> dict | None:
