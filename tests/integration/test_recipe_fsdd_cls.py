@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from conftest import REPO
 
 RUN = REPO / "recipes/fsdd/cls/run.sh"
@@ -97,8 +98,7 @@ def test_python_api_labels_a_waveform(recipe_run, fsdd_root):
     _, exp, _ = recipe_run
     clf = AudioClassifier.from_exp_dir(exp)
     wav, sr = sf.read(fsdd_root / "recordings/3_george_0.wav", dtype="float32")
-    import torch
-
+    assert sr == clf.sample_rate
     assert clf(torch.from_numpy(wav)) in clf.labels
 
 
