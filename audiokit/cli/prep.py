@@ -48,7 +48,7 @@ def cmd_folder(args: argparse.Namespace) -> None:
     ids = [p.stem for p in files]
     if len(set(ids)) != len(ids):
         sys.exit(f"audiokit-prep folder: duplicate file names under {args.audio_dir}")
-    d = DataDir(path=Path(args.out), wav_scp={i: str(p.resolve()) for i, p in zip(ids, files, strict=False)})
+    d = DataDir(path=Path(args.out), wav_scp={i: str(p.resolve()) for i, p in zip(ids, files, strict=True)})
     d.utt2dur = {i: audio_duration(d.wav_scp[i], i) for i in ids}
     if args.label_regex:
         pattern = re.compile(args.label_regex)

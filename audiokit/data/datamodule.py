@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from audiokit.data.collate import collate_audio
-from audiokit.data.datadir import DataDir, DataDirError, read_list
+from audiokit.data.datadir import DataDir, read_list
 from audiokit.data.dataset import AudioDataset, WaveAugmentFn
 from audiokit.data.sampler import DurationBatchSampler
-from audiokit.data.validate import find_problems, write_report
-
-log = logging.getLogger(__name__)
+from audiokit.data.validate import screen_bad_audio
 
 
 class AudioDataModule(pl.LightningDataModule):
@@ -44,7 +41,7 @@ class AudioDataModule(pl.LightningDataModule):
         report_dir: str | None = None,
     ) -> None:
         super().__init__()
-        if on_bad_audio not in ("error", "skip"):
+        if on_bad_audio not in ("error", "skip"):  # fail at construction, not at setup
             raise ValueError(f"data.on_bad_audio must be 'error' or 'skip', got {on_bad_audio!r}")
         self.train_dir, self.valid_dir = train_dir, valid_dir
         self.sample_rate = sample_rate
@@ -74,24 +71,11 @@ class AudioDataModule(pl.LightningDataModule):
         return {"labels": self.labels} if self.labels is not None else {}
 
     def _bad_audio(self, data_dir: str) -> dict[str, str]:
-        problems = find_problems(DataDir.load(data_dir), downmix=self.downmix)
-        if not problems:
-            return {}
-        listing = "\n".join(f"  {p}" for p in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        report = None
         if self.report_dir is not None:
             report = Path(self.report_dir) / f"bad_audio.{Path(data_dir).name}.txt"
-            report.parent.mkdir(parents=True, exist_ok=True)
-            write_report(problems, report)
-            more += f"\n  (full list: {report})"
-        if self.on_bad_audio == "error":
-            raise DataDirError(
-                f"{data_dir}: {len(problems)} utterance(s) with bad audio "
-                f"(set data.on_bad_audio=skip to leave them out):\n{listing}{more}"
-            )
-        log.warning("%s: skipping %d utterance(s) with bad audio:\n%s%s",
-                    data_dir, len(problems), listing, more)
-        return {p.utt: p.reason for p in problems}
+        return screen_bad_audio(data_dir, self.on_bad_audio, downmix=self.downmix,
+                                report=report, skip_hint="data.on_bad_audio=skip")
 
     def _dataset(self, data_dir: str, augment: WaveAugmentFn | None) -> AudioDataset:
         return AudioDataset(

@@ -6,12 +6,15 @@ utterance once, and reports (utterance, file, reason) for every problem it finds
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiokit.data.audio import AudioError, audio_duration, load_audio
-from audiokit.data.datadir import DataDir
+from audiokit.data.datadir import DataDir, DataDirError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,29 @@ def find_problems(
 
 def write_report(problems: list[Problem], path: str | Path) -> None:
     Path(path).write_text("".join(f"{p}\n" for p in problems), encoding="utf-8")
+
+
+def screen_bad_audio(
+    data_dir: str | Path, on_bad_audio: str, *, downmix: bool = False,
+    report: Path | None = None, skip_hint: str = "on_bad_audio=skip",
+) -> dict[str, str]:
+    """Check a data dir before use. ``on_bad_audio="error"`` raises :class:`DataDirError`
+    listing the bad utterances and files; ``"skip"`` warns and returns ``{utt: reason}`` for
+    the caller to leave out. ``report`` receives the full list either way."""
+    if on_bad_audio not in ("error", "skip"):
+        raise ValueError(f"on_bad_audio must be 'error' or 'skip', got {on_bad_audio!r}")
+    problems = find_problems(DataDir.load(data_dir), downmix=downmix)
+    if not problems:
+        return {}
+    listing = "\n".join(f"  {p}" for p in problems[:20])
+    if len(problems) > 20:
+        listing += f"\n  ... and {len(problems) - 20} more"
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_report(problems, report)
+        listing += f"\n  (full list: {report})"
+    if on_bad_audio == "error":
+        raise DataDirError(f"{data_dir}: {len(problems)} utterance(s) with bad audio "
+                           f"(set {skip_hint} to leave them out):\n{listing}")
+    log.warning("%s: skipping %d utterance(s) with bad audio:\n%s", data_dir, len(problems), listing)
+    return {p.utt: p.reason for p in problems}

@@ -129,3 +129,18 @@ def test_find_problems_lists_every_bad_utterance(tmp_path):
     assert [(p.utt, p.source) for p in problems] == [
         ("b", str(empty)), ("c", str(garbage)), ("d", f"{tmp_path}/gone.wav")]
     assert "empty" in problems[0].reason
+
+
+def test_screen_bad_audio_errors_or_skips_with_report(tmp_path):
+    from audiokit.data.validate import screen_bad_audio
+
+    good = write_wav(tmp_path / "good.wav")
+    d = make_dir(tmp_path, {"wav.scp": f"a {good}\nb {tmp_path}/gone.wav\n"})
+    with pytest.raises(DataDirError, match=r"1 utterance\(s\) with bad audio \(set x=skip"):
+        screen_bad_audio(d, "error", skip_hint="x=skip")
+    report = tmp_path / "reports" / "bad.txt"
+    skipped = screen_bad_audio(d, "skip", report=report)
+    assert list(skipped) == ["b"]
+    assert report.read_text().startswith(f"b\t{tmp_path}/gone.wav\t")
+    with pytest.raises(ValueError, match="on_bad_audio"):
+        screen_bad_audio(d, "ignore")
