@@ -28,8 +28,6 @@ if [ -z "$train_set" ]; then
   train_set="$data_dir/train" valid_set="${valid_set:-$data_dir/valid}" test_sets="${test_sets:-$data_dir/test}"
 fi
 [ -n "$valid_set" ] && [ -n "$test_sets" ] || { echo "$0: --train-set needs --valid-set and --test-sets" >&2; exit 2; }
-label_list=null
-[ -f "$data_dir/labels.txt" ] && $own_data && label_list="$data_dir/labels.txt"
 
 stage_prepare() {
   if $own_data; then
@@ -49,9 +47,9 @@ stage_stats() {
 
 stage_train() {
   require "$train_set/wav.scp" "run stage 1"
-  local stats=null
+  local stats=null label_list=null  # label_list null: the labels found in the training set
   [ -f "$exp_dir/cmvn.json" ] && stats="$exp_dir/cmvn.json"
-  [ -f "$data_dir/labels.txt" ] && $own_data && label_list="$data_dir/labels.txt"
+  if $own_data && [ -f "$data_dir/labels.txt" ]; then label_list="$data_dir/labels.txt"; fi
   audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
     paths.valid_dir="$valid_set" paths.label_list="$label_list" paths.cmvn_stats="$stats" \
     "${overrides[@]}"
