@@ -1,14 +1,17 @@
 """audiokit-infer: run a trained experiment on any data dir.
 
     audiokit-infer exp_dir=E data_dir=D output_dir=O [device=cuda] [on_bad_audio=skip]
+    audiokit-infer exp_dir=E data_dir=D output_dir=O decoding.mode=joint decoding.beam=10 \
+        [lm_exp_dir=L decoding.lm_weight=0.3]                     # ASR search settings
 
-Writes Kaldi-style outputs in O (classification: O/utt2label).
+Writes Kaldi-style outputs in O (classification: O/utt2label; ASR: O/text and O/nbest).
+``decoding.*`` overrides the search settings stored with an ASR model (its task.decoding).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydra.utils import get_class
 
@@ -25,13 +28,19 @@ class InferConfig:
     max_batch_seconds: float = 120.0
     num_workers: int = 0
     on_bad_audio: str = "error"   # error | skip (skipped utterances go to output_dir/skipped)
+    decoding: dict = field(default_factory=dict)  # ASR: mode, beam, ctc_weight, lm_weight, ...
+    lm_exp_dir: str | None = None  # ASR: an LM experiment for shallow fusion
 
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_key_values("audiokit-infer", InferConfig, sys.argv[1:] if argv is None else argv)
     print(f"audiokit-infer: {cfg.exp_dir} on {cfg.data_dir} -> {cfg.output_dir}")
     task, train_cfg = load_task(cfg.exp_dir, cfg.device)
-    pipeline = get_class(task.inference)(task, int(train_cfg.data.sample_rate), cfg.device)
+    options = {}
+    if cfg.decoding or cfg.lm_exp_dir:  # only pipelines that search take these
+        options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir}
+    pipeline = get_class(task.inference)(task, int(train_cfg.data.sample_rate), cfg.device,
+                                         **options)
     skipped = pipeline.process_data_dir(
         cfg.data_dir, cfg.output_dir, max_batch_seconds=cfg.max_batch_seconds,
         num_workers=cfg.num_workers, on_bad_audio=cfg.on_bad_audio,

@@ -1,9 +1,11 @@
 """audiokit-prep: data preparation stages.
 
     audiokit-prep fsdd --root $FSDD_ROOT --out data          # FSDD -> data/{train,valid,test}
+    audiokit-prep fsdd-strings --root $FSDD_ROOT --out data  # FSDD digit strings (ASR)
     audiokit-prep folder --audio-dir DIR --out data/mine     # any folder of audio -> data dir
     audiokit-prep validate data/train data/valid             # read every file, name the bad ones
     audiokit-prep stats --out exp/cmvn.json -- experiment=cls/fsdd_cnn   # global CMVN stats
+    audiokit-prep tokens --kind bpe --vocab-size 500 --text data/train/text --out data/token_list/bpe500
 """
 
 from __future__ import annotations
@@ -35,6 +37,36 @@ def cmd_fsdd(args: argparse.Namespace) -> None:
     dirs = fsdd.prepare(root, Path(args.out), splits, speakers, Path(args.download_dir))
     for d in dirs.values():
         print(f"  {d.path}: {len(d)} utterances, {sum(d.utt2dur.values()) / 60:.1f} min")
+
+
+def cmd_librispeech(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import librispeech
+
+    try:
+        dirs = librispeech.prepare(Path(args.root), Path(args.out), args.subsets.split(","),
+                                   args.num_workers)
+    except AudioError as e:  # an unreadable flac header: the message names it
+        sys.exit(f"audiokit-prep librispeech: error: {e}")
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} utterances, {sum(d.utt2dur.values()) / 3600:.2f} h")
+
+
+def cmd_fsdd_strings(args: argparse.Namespace) -> None:
+    from audiokit.data.corpora import fsdd_strings
+
+    splits = dict(fsdd_strings.DEFAULT_SPLITS)
+    for name, index, count in (("train", args.train_index, args.train_count),
+                               ("valid", args.valid_index, args.valid_count),
+                               ("test", args.test_index, args.test_count)):
+        lo_hi, default_count = splits[name]
+        splits[name] = (_index_range(index) if index else lo_hi, count or default_count)
+    speakers = args.speakers.split(",") if args.speakers else None
+    root = Path(args.root) if args.root else None
+    dirs = fsdd_strings.prepare(root, Path(args.out), splits, speakers, args.seed,
+                                Path(args.download_dir))
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} digit strings, {sum(d.utt2dur.values()) / 60:.1f} min")
 
 
 def cmd_folder(args: argparse.Namespace) -> None:
@@ -123,6 +155,30 @@ def cmd_stats(args: argparse.Namespace) -> None:
           f"{len(dataset)} utterances of {data_dir}")
 
 
+def cmd_tokens(args: argparse.Namespace) -> None:
+    """Train a tokenizer on a Kaldi text file; write its token dir (see audiokit.text.tokenizer)."""
+    from audiokit.data.datadir import read_kaldi_map
+    from audiokit.text.tokenizer import tokenizer_from_spec, train_tokenizer
+
+    if not Path(args.text).is_file():
+        sys.exit(f"audiokit-prep tokens: {args.text}: no such file")
+    text = read_kaldi_map(args.text, allow_empty_value=True)  # utterances may be silent
+    if not any(t.strip() for t in text.values()):
+        sys.exit(f"audiokit-prep tokens: {args.text}: no utterance has any text")
+    try:
+        spec = train_tokenizer(args.kind, list(text.values()), args.out, args.vocab_size,
+                               min_count=args.min_count, character_coverage=args.character_coverage,
+                               source=args.text)
+    except ValueError as e:
+        sys.exit(f"audiokit-prep tokens: error: {e}")
+    tokenizer = tokenizer_from_spec(spec)
+    unknown = {utt: u for utt, t in text.items() if (u := tokenizer.unknown(t))}
+    print(f"  {args.out}: {args.kind} tokens, vocab size {tokenizer.vocab_size} "
+          f"(tokens.txt), from {len(text)} utterances of {args.text}")
+    print(f"  {len(unknown)} of {len(text)} training utterances contain unknown pieces"
+          + (f", e.g. {next(iter(unknown))}: {next(iter(unknown.values()))[:5]}" if unknown else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiokit-prep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-index", help="default 0:5")
     p.add_argument("--speakers", help="comma-separated subset of speakers")
     p.set_defaults(func=cmd_fsdd)
+
+    p = sub.add_parser("librispeech", help="LibriSpeech subsets -> data dirs (train_clean_100, ...)")
+    p.add_argument("--root", required=True, help="the LibriSpeech folder, or the folder holding it")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--subsets", default="train-clean-100,dev-clean,test-clean",
+                   help="comma-separated subset folders (default: %(default)s)")
+    p.add_argument("--num-workers", type=int, default=8, help="threads reading flac headers")
+    p.set_defaults(func=cmd_librispeech)
+
+    p = sub.add_parser("fsdd-strings", help="connected-digit strings from FSDD (ASR data dirs)")
+    p.add_argument("--root", help="local mirror (folder with recordings/); omit to download")
+    p.add_argument("--out", required=True, help="where to write the data dirs (and wavs)")
+    p.add_argument("--download-dir", default="downloads")
+    p.add_argument("--train-index", help="recording index range lo:hi (default 10:50)")
+    p.add_argument("--valid-index", help="default 5:10")
+    p.add_argument("--test-index", help="default 0:5")
+    p.add_argument("--train-count", type=int, help="strings per speaker (default 400)")
+    p.add_argument("--valid-count", type=int, help="default 40")
+    p.add_argument("--test-count", type=int, help="default 60")
+    p.add_argument("--speakers", help="comma-separated subset of speakers")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_fsdd_strings)
 
     p = sub.add_parser("folder", help="a data dir from every .wav/.flac under a folder")
     p.add_argument("--audio-dir", required=True)
@@ -156,6 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="default: the config's data.train_dir")
     p.add_argument("overrides", nargs="*", help="Hydra overrides after --, as for audiokit-train")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("tokens", help="token list (char, word, bpe, unigram) from a text file")
+    p.add_argument("--kind", required=True, choices=["char", "word", "bpe", "unigram"])
+    p.add_argument("--text", required=True, help="Kaldi text file: utt_id transcription")
+    p.add_argument("--out", required=True, help="token dir to write (tokens.txt, tokenizer.json)")
+    p.add_argument("--vocab-size", type=int, help="number of tokens, specials included "
+                   "(required for bpe/unigram; a cap for char/word)")
+    p.add_argument("--min-count", type=int, default=1, help="char/word: drop rarer pieces")
+    p.add_argument("--character-coverage", type=float, default=1.0,
+                   help="bpe/unigram: sentencepiece's character coverage (default 1.0)")
+    p.set_defaults(func=cmd_tokens)
     return parser
 
 

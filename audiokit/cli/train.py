@@ -22,6 +22,7 @@ from audiokit.data.audio import AudioError
 from audiokit.data.datadir import DataDirError
 from audiokit.inference.loading import MODEL_FILE
 from audiokit.utils import run_info
+from audiokit.utils.averaging import average_checkpoints, best_checkpoints
 from audiokit.utils.checkpoint import AtomicCheckpointIO, find_resume_checkpoint
 from audiokit.utils.config_check import ConfigKeyError, check_overrides
 
@@ -49,13 +50,39 @@ def build_trainer(cfg: DictConfig, exp_dir: Path) -> pl.Trainer:
                        plugins=[AtomicCheckpointIO()], default_root_dir=str(exp_dir))
 
 
-def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path) -> Path:
-    """Write ``model.pt``: task class, hyperparameters and the best checkpoint's weights.
+def check_averaging(cfg: DictConfig) -> None:
+    """``average_checkpoints=N`` needs the N best checkpoints on disk: say so before training."""
+    n = cfg.average_checkpoints
+    if n < 1:
+        raise SystemExit(f"audiokit-train: error: average_checkpoints={n}: must be 1 or more")
+    if n == 1:
+        return
+    ckpt = cfg.callbacks.get("checkpoint") if cfg.callbacks else None
+    if not ckpt or ckpt.monitor is None:
+        raise SystemExit(f"audiokit-train: error: average_checkpoints={n} needs the "
+                         "callbacks.checkpoint ModelCheckpoint with a monitor")
+    if ckpt.save_top_k != -1 and n > ckpt.save_top_k:
+        raise SystemExit(f"audiokit-train: error: average_checkpoints={n} but "
+                         f"callbacks.checkpoint.save_top_k={ckpt.save_top_k} keeps only "
+                         f"{ckpt.save_top_k}; set callbacks.checkpoint.save_top_k={n} or more")
+
+
+def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
+                 average: int = 1) -> Path:
+    """Write ``model.pt``: task class, hyperparameters and the best checkpoint's weights, or
+    the mean weights of the ``average`` best checkpoints (listed under "averaged").
 
     Loadable with ``torch.load(weights_only=True)``: plain dicts and tensors only.
     """
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:
+    ckpt = trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt else ""
+    averaged: list[str] = []
+    if best and average > 1:
+        averaged = [str(p) for p in best_checkpoints(ckpt.dirpath, average, ckpt.monitor, ckpt.mode)]
+        state = average_checkpoints(averaged)
+        log.info("exporting the average of the %d best checkpoints by %s: %s",
+                 len(averaged), ckpt.monitor, ", ".join(averaged))
+    elif best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         log.info("exporting weights of the best checkpoint %s", best)
     else:
@@ -65,7 +92,7 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path) -
     path = exp_dir / MODEL_FILE
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"task": f"{cls.__module__}.{cls.__qualname__}", "hparams": dict(task.hparams),
-                "state_dict": state, "best_checkpoint": best}, tmp)
+                "state_dict": state, "best_checkpoint": best, "averaged": averaged}, tmp)
     tmp.replace(path)
     return path
 
@@ -85,6 +112,7 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 def train(cfg: DictConfig) -> Path:
     exp_dir = Path(cfg.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
+    check_averaging(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume))
     if pl.utilities.rank_zero_only.rank == 0:
@@ -105,7 +133,7 @@ def train(cfg: DictConfig) -> Path:
     if trainer.interrupted:
         raise SystemExit("training was interrupted; run again with resume=auto to continue")
     if trainer.is_global_zero:
-        path = export_model(trainer, task, exp_dir)
+        path = export_model(trainer, task, exp_dir, cfg.average_checkpoints)
         write_summary(trainer, task, exp_dir, time.monotonic() - start, cfg.monitor.metric)
         print(f"audiokit-train: done. exp dir: {exp_dir} (model: {path})")
     return exp_dir

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from audiokit.data.collate import collate_audio
-from audiokit.data.datadir import DataDir, read_list
+from audiokit.data.datadir import DataDir, DataDirError, read_list
 from audiokit.data.dataset import AudioDataset, WaveAugmentFn
 from audiokit.data.sampler import DurationBatchSampler
 from audiokit.data.validate import screen_bad_audio
 
+log = logging.getLogger(__name__)
+
+
+def warn_unknown_pieces(tokenizer, text: dict[str, str], source: str, token_dir: str) -> int:
+    """Count the text pieces that the tokenizer maps to <unk>; warn once with examples."""
+    unknown = {utt: tokenizer.unknown(t) for utt, t in text.items()}
+    unknown = {utt: pieces for utt, pieces in unknown.items() if pieces}
+    total = sum(len(p) for p in unknown.values())
+    if total:
+        examples = ", ".join(f"{utt}: {' '.join(map(repr, p[:3]))}" for utt, p in list(unknown.items())[:5])
+        log.warning("%s: %d piece(s) in %d utterance(s) are not in the token list of %s and "
+                    "become <unk> (%s)", source, total, len(unknown), token_dir, examples)
+    return total
+
 
 class AudioDataModule(pl.LightningDataModule):
     """Train/valid data dirs -> DataLoaders with :class:`DurationBatchSampler`.
+
+    With ``token_dir`` (ASR, LM), the token dir's tokenizer is handed to the task, and the
+    training text is checked against it up front: pieces outside the token list are counted
+    in a warning (they become ``<unk>``), and a missing ``text`` file is an error.
 
     Before training, every file is checked (header only, fast). ``on_bad_audio="error"``
     stops with the list of bad utterances and files; ``"skip"`` leaves them out, warns, and
@@ -29,6 +48,7 @@ class AudioDataModule(pl.LightningDataModule):
         sample_rate: int,
         *,
         label_list: str | None = None,
+        token_dir: str | None = None,
         max_batch_seconds: float = 60.0,
         max_batch_size: int | None = None,
         num_workers: int = 2,
@@ -55,6 +75,7 @@ class AudioDataModule(pl.LightningDataModule):
         self.seed = seed
         self.report_dir = report_dir
         self.labels = self._read_labels(label_list)
+        self.tokenizer_spec = self._read_tokenizer(token_dir) if token_dir else None
         self.train_set: AudioDataset | None = None
         self.valid_set: AudioDataset | None = None
 
@@ -66,9 +87,25 @@ class AudioDataModule(pl.LightningDataModule):
             return None
         return sorted({label for labels in train.utt2label.values() for label in labels})
 
+    def _read_tokenizer(self, token_dir: str) -> dict:
+        from audiokit.text.tokenizer import load_token_dir, tokenizer_from_spec
+
+        spec = load_token_dir(token_dir)
+        for data_dir in (self.train_dir, self.valid_dir):
+            text = DataDir.load(data_dir).text
+            if text is None:
+                raise DataDirError(f"{data_dir}: no text file, but the task needs transcripts")
+            warn_unknown_pieces(tokenizer_from_spec(spec), text, f"{data_dir}/text", token_dir)
+        return spec
+
     def task_kwargs(self) -> dict:
         """What the task must know about the data to build its model (saved in checkpoints)."""
-        return {"labels": self.labels} if self.labels is not None else {}
+        kwargs = {}
+        if self.labels is not None:
+            kwargs["labels"] = self.labels
+        if self.tokenizer_spec is not None:
+            kwargs["tokenizer"] = self.tokenizer_spec
+        return kwargs
 
     def _bad_audio(self, data_dir: str) -> dict[str, str]:
         report = None

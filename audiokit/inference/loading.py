@@ -16,12 +16,17 @@ from omegaconf import DictConfig, OmegaConf
 MODEL_FILE = "model.pt"
 
 
-def _drop_stats_files(node):
-    """CMVN statistics live in the weights; the training-time stats file may be gone."""
+# Files read only when training starts (CMVN statistics, pre-trained weights to start from):
+# what they held is in the saved weights by now, and the files may be gone.
+TRAINING_ONLY_FILES = ("stats_file", "pretrained", "init_checkpoint")
+
+
+def _drop_training_files(node):
     if isinstance(node, dict):
-        return {k: (None if k == "stats_file" else _drop_stats_files(v)) for k, v in node.items()}
+        return {k: (None if k in TRAINING_ONLY_FILES else _drop_training_files(v))
+                for k, v in node.items()}
     if isinstance(node, list):
-        return [_drop_stats_files(v) for v in node]
+        return [_drop_training_files(v) for v in node]
     return node
 
 
@@ -34,7 +39,7 @@ def load_task(exp_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module
     saved = torch.load(model_file, map_location="cpu", weights_only=True)
     if not saved["task"].startswith("audiokit."):
         raise ValueError(f"{model_file}: task class {saved['task']!r} is not an audiokit class")
-    task = get_class(saved["task"])(**_drop_stats_files(saved["hparams"]))
+    task = get_class(saved["task"])(**_drop_training_files(saved["hparams"]))
     task.load_state_dict(saved["state_dict"])
     cfg = OmegaConf.load(exp_dir / "config.yaml")
     return task.eval().to(device), cfg

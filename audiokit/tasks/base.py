@@ -11,13 +11,14 @@ class AudioTask(pl.LightningModule):
     so a checkpoint alone rebuilds the task (see :mod:`audiokit.inference.loading`).
 
     ``inference`` names the pipeline class that ``audiokit-infer`` uses for this task.
+    ``frontend`` may be None or empty (``frontend=none``) for tasks on text, not audio.
     """
 
     inference: str = ""
 
-    def __init__(self, frontend: dict, optim: dict, scheduler: dict | None = None) -> None:
+    def __init__(self, frontend: dict | None, optim: dict, scheduler: dict | None = None) -> None:
         super().__init__()
-        self.frontend = instantiate(frontend)
+        self.frontend = instantiate(frontend) if frontend else None
         self.optim_cfg = optim
         self.scheduler_cfg = scheduler
 

@@ -19,7 +19,7 @@ def parse_key_values(prog: str, schema: type, argv: list[str]):
         print(f"usage: {prog} key=value ...  ('???' = required)\n\n{defaults}")
         sys.exit(0)
     for arg in argv:
-        key = arg.split("=", 1)[0]
+        key = arg.split("=", 1)[0].split(".", 1)[0]  # dict fields take dotted keys: decoding.beam=4
         if "=" not in arg or key not in known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"

@@ -31,7 +31,30 @@ def _classification_section(r: dict) -> list[str]:
     return lines
 
 
-SECTIONS = {"cls": _classification_section}
+def _asr_section(r: dict) -> list[str]:
+    """sclite's summary table, for words (WER) and characters (CER)."""
+    lines = ["| | Snt | Wrd | Corr | Sub | Del | Ins | Err | S.Err |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, key in (("WER (words)", "word"), ("CER (chars)", "char")):
+        s = r[key]
+        lines.append(f"| {label} | {s['snt']} | {s['wrd']} | " + " | ".join(
+            f"{s[k]:.1f}" for k in ("corr", "sub", "del", "ins", "err", "s_err")) + " |")
+    lines += ["", "Corr/Sub/Del/Ins/Err: % of reference words (chars); S.Err: % of utterances. "
+              f"Text before scoring: {r['normalization_text']}."]
+    if r.get("errors_file"):
+        path = f"scores/{r['name']}/{r['errors_file']}"
+        lines += ["", f"Alignments of the utterances with errors: [{path}]({path})"]
+    return lines
+
+
+def _asr_overview(reports: list[dict]) -> list[str]:
+    """One line per scored ASR set (e.g. one per decoding mode), side by side."""
+    lines = ["## ASR overview", "", "| set | WER | CER | S.Err |", "|---|---|---|---|"]
+    lines += [f"| {r['name']} | {100 * r['wer']:.2f} | {100 * r['cer']:.2f} | {100 * r['ser']:.2f} |"
+              for r in reports]
+    return lines + ["", "WER, CER, S.Err in %; details per set below.", ""]
+
+
+SECTIONS = {"cls": _classification_section, "asr": _asr_section}
 
 
 def write_results_md(exp_dir: Path) -> Path:
@@ -39,6 +62,9 @@ def write_results_md(exp_dir: Path) -> Path:
     info = _load(exp_dir / "run_info.json")
     summary = _load(exp_dir / "train_summary.json")
     out = [f"# Results: {exp_dir.name}", "", f"Experiment dir: `{exp_dir.resolve()}`", ""]
+    asr = [r for r in reports if r["task"] == "asr"]
+    if asr:
+        out += _asr_overview(asr)
     for r in reports:
         out += [f"## {r['name']}", ""] + SECTIONS[r["task"]](r)
         out += ["", f"Reference `{r['ref']}`, hypothesis `{r['hyp']}`.", ""]
