@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# GPU checks for a lent CUDA machine (not part of CI): bf16 vs fp32 training throughput of
-# the FSDD experiments, the FSDD recipe end to end with trainer=gpu_bf16, CUDA inference.
+# GPU checks for a lent CUDA machine (not part of CI). CHECKS picks what runs:
+#   cls: bf16 vs fp32 training throughput of the FSDD classifiers, the FSDD cls recipe end to
+#        end with trainer=gpu_bf16, CUDA vs CPU inference;
+#   asr: bf16 vs fp32 training throughput and model FLOP utilisation of the FSDD conformer,
+#        and CUDA decoding RTF of a trained FSDD ASR exp dir (ASR_EXP).
 # Expects audiokit importable and on PATH, FSDD_ROOT set, and OUT a folder for results.
 set -euo pipefail
 : "${OUT:?set OUT}" "${FSDD_ROOT:?set FSDD_ROOT}"
+CHECKS="${CHECKS:-cls asr}"
 nvidia-smi -L | tee "$OUT/gpu.txt"
+if [[ " $CHECKS " == *" asr "* ]]; then
+  python3 bench/run.py --only train_asr --trainer gpu_bf16 > "$OUT/asr_train_gpu_bf16.json"
+  python3 bench/run.py --only train_asr --trainer gpu --set trainer.precision=32-true \
+    > "$OUT/asr_train_gpu_fp32.json"
+  python3 bench/run.py --only decode_asr --device cuda \
+    --asr-exp "${ASR_EXP:-recipes/fsdd/asr/exp/fsdd_conformer}" > "$OUT/asr_decode_cuda.json"
+fi
+[[ " $CHECKS " == *" cls "* ]] || exit 0
 python3 bench/run.py --only train_cnn --only train_ast --trainer gpu_bf16 > "$OUT/bench_gpu_bf16.json"
 python3 bench/run.py --only train_cnn --only train_ast --trainer gpu > "$OUT/bench_gpu_fp32.json"
 exp=/tmp/audiokit_gpu/exp

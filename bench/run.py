@@ -2,8 +2,9 @@
 peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
 
     python bench/run.py                      # all, JSON on stdout and in bench/results/
-    python bench/run.py --only features      # one of: features, loading, train_cnn, train_ast
+    python bench/run.py --only features      # features, loading, train_cnn, train_ast, train_asr, decode_asr
     python bench/run.py --only train_cnn --trainer gpu_bf16   # training benches on a GPU
+    python bench/run.py --only decode_asr --asr-exp recipes/fsdd/asr/exp/fsdd_conformer
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHES = ("features", "loading", "train_cnn", "train_ast")
+BENCHES = ("features", "loading", "train_cnn", "train_ast", "train_asr", "decode_asr")
+DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer"
+# Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
 def peak_rss_mb() -> dict[str, float]:
@@ -35,6 +39,22 @@ def fsdd_data(tmp: Path) -> Path:
     root = Path(os.environ.get("FSDD_ROOT", REPO.parent / "shared/data/fsdd"))
     fsdd.prepare(root, tmp / "data")
     return tmp / "data"
+
+
+def fsdd_strings_data(tmp: Path, test_only: bool = False) -> tuple[Path, Path]:
+    """(data dir root, word token dir) of the FSDD ASR recipe's digit strings."""
+    from audiokit.data.corpora import fsdd_strings
+    from audiokit.data.datadir import DataDir
+    from audiokit.text.tokenizer import train_tokenizer
+
+    root = Path(os.environ.get("FSDD_ROOT", REPO.parent / "shared/data/fsdd"))
+    splits = dict(fsdd_strings.DEFAULT_SPLITS)
+    if test_only:
+        splits = {"test": splits["test"]}
+    fsdd_strings.prepare(root, tmp / "data", splits)
+    text = DataDir.load(tmp / "data" / next(iter(splits))).text.values()
+    train_tokenizer("word", text, tmp / "tokens")
+    return tmp / "data", tmp / "tokens"
 
 
 def bench_features(tmp: Path) -> dict:
@@ -89,81 +109,156 @@ def bench_loading(tmp: Path) -> dict:
     return out | peak_rss_mb()
 
 
-def bench_train(tmp: Path, experiment: str, trainer_config: str) -> dict:
+def bench_train(tmp: Path, experiment: str, trainer_config: str, data: Path,
+                extra: list[str] = ()) -> dict:
     """Training throughput of an FSDD experiment: one epoch, timed after 5 warm-up steps."""
     import lightning.pytorch as pl
     import torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
+    from torch.utils.flop_counter import FlopCounterMode
 
     from audiokit.cli.train import CONF_DIR, build_task, build_trainer
 
     class Meter(pl.Callback):
+        """Times batches 5.. of the epoch; counts the FLOPs of batch 2 (forward + backward)."""
+
         def __init__(self):
             self.n = self.secs = 0
             self.t0 = None
+            self.flops = self.flops_utts = 0
+            self.counter = None
 
         def on_train_batch_start(self, trainer, module, batch, idx):
+            if idx == 2:
+                self.counter = FlopCounterMode(display=False)
+                self.counter.__enter__()
+                self.flops_utts = len(batch["ids"])
             if idx == 5:
                 self.t0 = time.perf_counter()
             if idx >= 5:
                 self.n += len(batch["ids"])
                 self.secs += float(batch["audio_lens"].sum()) / 8000
 
+        def on_train_batch_end(self, trainer, module, outputs, batch, idx):
+            if idx == 2:
+                self.counter.__exit__(None, None, None)
+                self.flops = self.counter.get_total_flops()
+
         def on_train_epoch_end(self, trainer, module):
             self.elapsed = time.perf_counter() - self.t0
 
-    data = fsdd_data(tmp)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[
             f"experiment={experiment}", f"paths.data_root={data}", f"exp_dir={tmp}/exp",
             f"trainer={trainer_config}",
             "trainer.max_epochs=1", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
             "logger=none", "callbacks.lr_monitor=null", "callbacks.progress=null",
-            "callbacks.checkpoint=null"])
+            "callbacks.checkpoint=null", *extra])
     dm = instantiate(cfg.data)
     task = build_task(cfg, dm.task_kwargs())
     trainer = build_trainer(cfg, tmp / "exp")
     meter = Meter()
     trainer.callbacks.append(meter)
     trainer.fit(task, datamodule=dm)
+    utts_per_s = meter.n / meter.elapsed
+    model_flops = meter.flops / meter.flops_utts * utts_per_s  # achieved model FLOP/s
     gpu = {}
     if torch.cuda.is_available():
-        gpu = {"device": torch.cuda.get_device_name(0),
-               "peak_gpu_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+        name = torch.cuda.get_device_name(0)
+        gpu = {"device": name, "peak_gpu_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+        peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+        if peak and "bf16" in str(cfg.trainer.precision):
+            gpu["mfu_bf16"] = round(model_flops / peak, 4)
     return gpu | {
         "experiment": experiment,
         "trainer": trainer_config,
-        "utts_per_s": round(meter.n / meter.elapsed, 1),
+        "precision": str(cfg.trainer.precision),
+        "utts_per_s": round(utts_per_s, 1),
+        "model_tflops_per_s": round(model_flops / 1e12, 3),
         "audio_s_per_s": round(meter.secs / meter.elapsed, 1),
         "num_parameters": sum(p.numel() for p in task.parameters()),
     } | peak_rss_mb()
 
 
-def run_one(name: str, trainer_config: str) -> dict:
+def bench_decode_asr(tmp: Path, exp_dir: Path, device: str) -> dict:
+    """Decoding real-time factor (decode seconds / audio seconds, model and features
+    included) of a trained FSDD ASR experiment on the 300 test strings: CTC greedy and joint
+    CTC/attention beam 10, one utterance at a time and batched. Also checks that batched
+    joint search returns the same best hypotheses as one-at-a-time search."""
+    import torch
+
+    from audiokit.inference.batches import inference_batches
+    from audiokit.inference.speech2text import Speech2Text
+
+    if not (exp_dir / "model.pt").is_file():
+        raise SystemExit(f"{exp_dir}/model.pt: train the FSDD ASR recipe first (or --asr-exp)")
+    torch.set_num_threads(2)
+    data, _ = fsdd_strings_data(tmp, test_only=True)
+    out = {"exp_dir": str(exp_dir), "device": device}
+    texts = {}
+    for mode, beam in (("ctc_greedy", 1), ("joint", 10)):
+        s2t = Speech2Text.from_exp_dir(exp_dir, device, decoding={"mode": mode, "beam": beam})
+        for batching, seconds in (("batch1", 1e-3), ("batched", 120.0)):  # 1e-3 s: one per batch
+            batches, _ = inference_batches(str(data / "test"), s2t.sample_rate,
+                                           max_batch_seconds=seconds)
+            batches = list(batches)
+            audio_s = sum(float(b["audio_lens"].sum()) for b in batches) / s2t.sample_rate
+            s2t.transcribe_batch(batches[0]["audio"], batches[0]["audio_lens"])  # warm-up
+            t0 = time.perf_counter()
+            hyps = {}
+            for b in batches:
+                for utt, h in zip(b["ids"], s2t.transcribe_batch(b["audio"], b["audio_lens"]),
+                                  strict=True):
+                    hyps[utt] = h[0].text
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            out[f"{mode}_beam{beam}_{batching}_rtf"] = round((time.perf_counter() - t0) / audio_s, 5)
+            texts[(mode, batching)] = hyps
+    joint1, jointb = texts[("joint", "batch1")], texts[("joint", "batched")]
+    out["joint_batched_equals_batch1"] = sum(joint1[u] == jointb[u] for u in joint1) / len(joint1)
+    out["audio_seconds"] = round(audio_s, 1)
+    return out | peak_rss_mb()
+
+
+def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if name == "features":
             return bench_features(Path(tmp))
         if name == "loading":
             return bench_loading(Path(tmp))
+        if name == "decode_asr":
+            return bench_decode_asr(Path(tmp), asr_exp, device)
+        if name == "train_asr":
+            data, tokens = fsdd_strings_data(Path(tmp))
+            return bench_train(Path(tmp), "asr/fsdd_conformer", trainer_config, data,
+                               [f"paths.token_dir={tokens}", *extra])
         experiment = {"train_cnn": "cls/fsdd_cnn", "train_ast": "cls/fsdd_ast"}[name]
-        return bench_train(Path(tmp), experiment, trainer_config)
+        return bench_train(Path(tmp), experiment, trainer_config, fsdd_data(Path(tmp)), extra)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=BENCHES, action="append")
     parser.add_argument("--trainer", default="cpu", help="trainer config for the training benches")
+    parser.add_argument("--asr-exp", type=Path, default=DEFAULT_ASR_EXP,
+                        help="trained ASR exp dir for decode_asr")
+    parser.add_argument("--device", default="cpu", help="device for decode_asr")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for the training benches, e.g. "
+                             "trainer.precision=32-true")
     parser.add_argument("--one", choices=BENCHES, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.trainer)))
+        print(json.dumps(run_one(args.one, args.trainer, args.asr_exp, args.device, args.set)))
         return
     from audiokit.utils.run_info import collect
 
     results = {"env": collect()}
     for name in args.only or BENCHES:
-        proc = subprocess.run([sys.executable, __file__, "--one", name, "--trainer", args.trainer],
+        proc = subprocess.run([sys.executable, __file__, "--one", name, "--trainer", args.trainer,
+                               "--asr-exp", str(args.asr_exp), "--device", args.device,
+                               *(f"--set={kv}" for kv in args.set)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             results[name] = {"error": proc.stderr.strip().splitlines()[-1:]}

@@ -6,6 +6,7 @@
     audiokit-prep validate data/train data/valid             # read every file, name the bad ones
     audiokit-prep stats --out exp/cmvn.json -- experiment=cls/fsdd_cnn   # global CMVN stats
     audiokit-prep tokens --kind bpe --vocab-size 500 --text data/train/text --out data/token_list/bpe500
+    audiokit-prep shards data/train --out data/shards/train   # WebDataset tar shards + shards.json
 """
 
 from __future__ import annotations
@@ -179,6 +180,21 @@ def cmd_tokens(args: argparse.Namespace) -> None:
           + (f", e.g. {next(iter(unknown))}: {next(iter(unknown.values()))[:5]}" if unknown else ""))
 
 
+def cmd_shards(args: argparse.Namespace) -> None:
+    """WebDataset tar shards of a data dir, and the shards.json index the reader plans from."""
+    from audiokit.data.shards import write_shards
+
+    index = write_shards(args.data_dir, args.out, max_shard_mb=args.max_shard_mb,
+                         max_per_shard=args.max_per_shard, audio_format=args.format,
+                         sample_rate=args.sample_rate, on_bad_audio=args.on_bad_audio,
+                         downmix=args.downmix, shuffle_seed=args.seed)
+    print(f"  {args.out}: {len(index['shards'])} shard(s), {index['num_samples']} utterances, "
+          f"{index['duration'] / 3600:.2f} h ({args.out}/shards.json)")
+    if index["skipped"]:
+        print(f"  skipped {len(index['skipped'])} utterance(s) with bad audio "
+              f"(list: {args.out}/bad_audio.txt)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiokit-prep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--character-coverage", type=float, default=1.0,
                    help="bpe/unigram: sentencepiece's character coverage (default 1.0)")
     p.set_defaults(func=cmd_tokens)
+
+    p = sub.add_parser("shards", help="WebDataset tar shards of a data dir (streamed by data=shards)")
+    p.add_argument("data_dir")
+    p.add_argument("--out", required=True, help="folder for shard-NNNNNN.tar and shards.json")
+    p.add_argument("--format", default="flac", choices=["flac", "wav"], help="16-bit PCM audio")
+    p.add_argument("--max-shard-mb", type=float, default=100.0, help="close a shard at this size")
+    p.add_argument("--max-per-shard", type=int, help="and at this many utterances")
+    p.add_argument("--sample-rate", type=int, help="resample once here; default: keep each file's")
+    p.add_argument("--on-bad-audio", default="error", choices=["error", "skip"])
+    p.add_argument("--downmix", action="store_true", help="average multi-channel audio")
+    p.add_argument("--seed", type=int, default=0, help="utterance order shuffle")
+    p.set_defaults(func=cmd_shards)
     return parser
 
 
