@@ -65,6 +65,17 @@ run_stage() {
   echo "=== stage $n done in $((SECONDS - t0)) s ==="
 }
 
+# use_data_sets TRAIN VALID "TESTS": the recipe's own data dirs unless --train-set was given
+# (then --valid-set and --test-sets are required too). Sets own_data=true|false.
+use_data_sets() {
+  own_data=false
+  if [ -z "$train_set" ]; then
+    own_data=true
+    train_set="$1" valid_set="${valid_set:-$2}" test_sets="${test_sets:-$3}"
+  fi
+  [ -n "$valid_set" ] && [ -n "$test_sets" ] || { echo "$0: --train-set needs --valid-set and --test-sets" >&2; exit 2; }
+}
+
 # require FILE HINT: fail loudly when a stage's input is missing.
 require() {
   [ -e "$1" ] || { echo "$0: missing $1 ($2)" >&2; exit 1; }

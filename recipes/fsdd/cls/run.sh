@@ -22,12 +22,7 @@ train_index="" valid_index="" test_index=""
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
-own_data=false
-if [ -z "$train_set" ]; then
-  own_data=true
-  train_set="$data_dir/train" valid_set="${valid_set:-$data_dir/valid}" test_sets="${test_sets:-$data_dir/test}"
-fi
-[ -n "$valid_set" ] && [ -n "$test_sets" ] || { echo "$0: --train-set needs --valid-set and --test-sets" >&2; exit 2; }
+use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
 
 stage_prepare() {
   if $own_data; then

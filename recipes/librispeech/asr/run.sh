@@ -27,12 +27,8 @@ lm_experiment="" lm_weight=0.3
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
-own_data=false
-if [ -z "$train_set" ]; then
-  own_data=true
-  train_set="$data_dir/train_clean_100" valid_set="${valid_set:-$data_dir/dev_clean}"
-  test_sets="${test_sets:-$data_dir/dev_clean $data_dir/dev_other $data_dir/test_clean $data_dir/test_other}"
-fi
+use_data_sets "$data_dir/train_clean_100" "$data_dir/dev_clean" \
+  "$data_dir/dev_clean $data_dir/dev_other $data_dir/test_clean $data_dir/test_other"
 asr_setup
 
 stage_prepare() {
