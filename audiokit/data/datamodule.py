@@ -17,6 +17,16 @@ from audiokit.data.validate import screen_bad_audio
 log = logging.getLogger(__name__)
 
 
+def task_kwargs(labels: list[str] | None, tokenizer_spec: dict | None) -> dict:
+    """The data facts a task builds its model from: the label list and/or the tokenizer."""
+    kwargs = {}
+    if labels is not None:
+        kwargs["labels"] = labels
+    if tokenizer_spec is not None:
+        kwargs["tokenizer"] = tokenizer_spec
+    return kwargs
+
+
 def warn_unknown_pieces(tokenizer, text: dict[str, str], source: str, token_dir: str) -> int:
     """Count the text pieces that the tokenizer maps to <unk>; warn once with examples."""
     unknown = {utt: tokenizer.unknown(t) for utt, t in text.items()}
@@ -100,12 +110,7 @@ class AudioDataModule(pl.LightningDataModule):
 
     def task_kwargs(self) -> dict:
         """What the task must know about the data to build its model (saved in checkpoints)."""
-        kwargs = {}
-        if self.labels is not None:
-            kwargs["labels"] = self.labels
-        if self.tokenizer_spec is not None:
-            kwargs["tokenizer"] = self.tokenizer_spec
-        return kwargs
+        return task_kwargs(self.labels, self.tokenizer_spec)
 
     def _bad_audio(self, data_dir: str) -> dict[str, str]:
         report = None

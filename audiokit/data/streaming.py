@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from audiokit.data.audio import AudioError, _resampler
 from audiokit.data.collate import collate_audio
 from audiokit.data.datadir import DataDirError, read_list
+from audiokit.data.datamodule import task_kwargs
 from audiokit.data.dataset import WaveAugmentFn
 from audiokit.data.shards import read_index
 
@@ -440,12 +441,7 @@ class ShardDataModule(pl.LightningDataModule):
 
     def task_kwargs(self) -> dict:
         """What the task must know about the data to build its model (saved in checkpoints)."""
-        kwargs = {}
-        if self.labels is not None:
-            kwargs["labels"] = self.labels
-        if self.tokenizer_spec is not None:
-            kwargs["tokenizer"] = self.tokenizer_spec
-        return kwargs
+        return task_kwargs(self.labels, self.tokenizer_spec)
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
