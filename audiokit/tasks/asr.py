@@ -60,12 +60,10 @@ class ASRTask(AudioTask):
         """(ctc targets [B, L] padded -1, their lengths, decoder inputs sos+y, targets y+eos)."""
         tok = self.tokenizer
         ids = [torch.tensor(tok.encode(t), dtype=torch.long) for t in texts]
-        targets, target_lens = pad_sequences(ids, pad_value=-1) if any(len(i) for i in ids) else (
-            torch.full((len(ids), 1), -1, dtype=torch.long), torch.zeros(len(ids), dtype=torch.long))
-        sos = torch.tensor([tok.sos_id])
+        targets, target_lens = pad_sequences(ids, pad_value=-1)  # all-empty: [B, 0], fine for CTC
+        sos, eos = torch.tensor([tok.sos_id]), torch.tensor([tok.eos_id])
         dec_in, _ = pad_sequences([torch.cat([sos, i]) for i in ids], pad_value=tok.eos_id)
-        dec_out, _ = pad_sequences([torch.cat([i, sos.new_tensor([tok.eos_id])]) for i in ids],
-                                   pad_value=-1)
+        dec_out, _ = pad_sequences([torch.cat([i, eos]) for i in ids], pad_value=-1)
         return (targets.to(self.device), target_lens.to(self.device), dec_in.to(self.device),
                 dec_out.to(self.device))
 
