@@ -134,6 +134,26 @@ def test_trainer(trainer, base):
     assert t.max_epochs == cfg.trainer.max_epochs
 
 
+def test_fsdp_strategy_and_block_wrap_policy(base):
+    """Lightning refuses FSDP without a GPU, so on CPU build the strategy object itself, with
+    the per-block wrap policy the config's comment documents."""
+    from lightning.pytorch.strategies import FSDPStrategy
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+    from audiokit.models.asr.conformer import ConformerBlock
+
+    block = "audiokit.models.asr.conformer.ConformerBlock"
+    cfg = compose_train(base + ["trainer=fsdp", "+trainer.strategy.auto_wrap_policy={_target_: "
+                                "torch.distributed.fsdp.wrap.ModuleWrapPolicy, module_classes: "
+                                f"[{{_target_: hydra.utils.get_class, path: {block}}}]}}"])
+    assert cfg.trainer.precision == "bf16-mixed"
+    strategy = instantiate(cfg.trainer.strategy)
+    assert isinstance(strategy, FSDPStrategy)
+    assert strategy.sharding_strategy.name == "FULL_SHARD"
+    policy = strategy.kwargs["auto_wrap_policy"]
+    assert isinstance(policy, ModuleWrapPolicy) and ConformerBlock in policy._module_classes
+
+
 @pytest.mark.parametrize("logger", options("logger"))
 @pytest.mark.parametrize("callbacks", options("callbacks"))
 def test_logger_and_callbacks(logger, callbacks, base):
