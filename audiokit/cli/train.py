@@ -114,7 +114,7 @@ def train(cfg: DictConfig) -> Path:
     exp_dir.mkdir(parents=True, exist_ok=True)
     check_averaging(cfg)
     pl.seed_everything(cfg.seed, workers=True)
-    ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume))
+    ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume), exp_dir)
     if pl.utilities.rank_zero_only.rank == 0:
         config_file = exp_dir / "config.yaml"
         resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -33,9 +33,11 @@ def is_loadable(path: Path) -> bool:
         return False
 
 
-def find_resume_checkpoint(checkpoint_dir: str | Path, resume: str) -> str | None:
+def find_resume_checkpoint(checkpoint_dir: str | Path, resume: str,
+                           hpc_dir: str | Path | None = None) -> str | None:
     """``resume``: ``auto`` (newest loadable checkpoint, else start fresh with a warning),
-    ``never`` (start fresh), or a checkpoint path (must exist)."""
+    ``never`` (start fresh), or a checkpoint path (must exist). ``hpc_dir`` is where
+    Lightning's own SLURM requeue writes ``hpc_ckpt_N.ckpt`` (its default_root_dir)."""
     if resume == "never":
         return None
     if resume != "auto":
@@ -43,8 +45,10 @@ def find_resume_checkpoint(checkpoint_dir: str | Path, resume: str) -> str | Non
             raise FileNotFoundError(f"resume={resume}: no such checkpoint")
         return resume
     checkpoint_dir = Path(checkpoint_dir)
-    candidates = sorted(checkpoint_dir.glob("*.ckpt"), key=lambda p: p.stat().st_mtime,
-                        reverse=True) if checkpoint_dir.is_dir() else []
+    candidates = list(checkpoint_dir.glob("*.ckpt"))
+    if hpc_dir is not None:
+        candidates += Path(hpc_dir).glob("hpc_ckpt_*.ckpt")
+    candidates.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for path in candidates:
         if is_loadable(path):
             log.info("resume=auto: continuing from %s", path)

@@ -169,7 +169,8 @@ def test_loggers_combine(base):
 @pytest.mark.parametrize("launcher", options("launcher"))
 def test_launcher(launcher, base):
     cfg = compose_train(base + [f"launcher={launcher}"], hydra_config=True)
-    expected = {"local": "BasicLauncher", "slurm": "SlurmLauncher"}[launcher]
+    expected = {"local": "BasicLauncher", "slurm": "SlurmLauncher",
+                "submitit_local": "LocalLauncher"}[launcher]
     assert cfg.hydra.launcher._target_.endswith(expected)
 
 
