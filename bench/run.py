@@ -5,6 +5,9 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only features      # features, loading, train_cnn, train_ast, train_asr, decode_asr
     python bench/run.py --only train_cnn --trainer gpu_bf16   # training benches on a GPU
     python bench/run.py --only decode_asr --asr-exp recipes/fsdd/asr/exp/fsdd_conformer
+    python bench/run.py --only streaming     # shards vs data dir, 1x / 4x / 16x the corpus
+    python bench/run.py --only ddp_scaling   # train_cnn: 1 process vs 2 gloo processes (CPU)
+    python bench/run.py --only separate      # RTF of recipes/fsdd/sep's model on its test set
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHES = ("features", "loading", "train_cnn", "train_ast", "train_asr", "decode_asr")
+BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
+           "train_asr", "decode_asr", "separate")
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer"
+DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
@@ -109,6 +114,75 @@ def bench_loading(tmp: Path) -> dict:
     return out | peak_rss_mb()
 
 
+def _epoch_throughput(kind: str, source: str, queue) -> None:
+    """One training epoch of batches from a data dir or shards, in a fresh process so its
+    peak RSS (and its loader workers') is its own."""
+    if kind == "datadir":
+        from audiokit.data.datamodule import AudioDataModule
+
+        dm = AudioDataModule(source, source, 8000, max_batch_seconds=20.0, num_workers=2)
+    else:
+        from audiokit.data.streaming import ShardDataModule
+
+        dm = ShardDataModule(source, source, 8000, max_batch_seconds=20.0, num_workers=2,
+                             shuffle_buffer=500)
+    dm.setup("fit")
+    t0 = time.perf_counter()
+    n = secs = 0
+    for batch in dm.train_dataloader():
+        n += len(batch["ids"])
+        secs += float(batch["audio_lens"].sum()) / 8000
+    elapsed = time.perf_counter() - t0
+    queue.put({"utts": n, "utts_per_s": round(n / elapsed, 1),
+               "audio_s_per_s": round(secs / elapsed, 1)} | peak_rss_mb())
+
+
+def bench_streaming(tmp: Path) -> dict:
+    """Shard streaming vs data-dir loading (2 workers, one epoch) as the corpus grows: the
+    FSDD training recordings listed 1, 4 and 16 times. A data dir keeps its whole index in
+    memory; a stream holds one shuffle buffer per worker, so its memory should stay flat."""
+    import multiprocessing as mp
+
+    from audiokit.data.datadir import DataDir
+    from audiokit.data.shards import write_shards
+
+    train = DataDir.load(fsdd_data(tmp) / "train")
+    out: dict = {}
+    ctx = mp.get_context("spawn")
+    for copies in (1, 4, 16):
+        d = DataDir(tmp / f"train_x{copies}", {}, utt2dur={}, utt2label={})
+        for k in range(copies):
+            for u in train.utt_ids:
+                d.wav_scp[f"c{k}-{u}"] = train.wav_scp[u]
+                d.utt2dur[f"c{k}-{u}"] = train.utt2dur[u]
+                d.utt2label[f"c{k}-{u}"] = train.utt2label[u]
+        d.write()
+        write_shards(d.path, tmp / f"shards_x{copies}", audio_format="wav")
+        for kind, source in (("datadir", d.path), ("shards", tmp / f"shards_x{copies}")):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_epoch_throughput, args=(kind, str(source), queue))
+            proc.start()
+            out[f"{kind}_x{copies}"] = queue.get()
+            proc.join()
+    return out
+
+
+def bench_ddp_scaling(tmp: Path, extra: list[str]) -> dict:
+    """The CNN recipe's training throughput with one process (2 threads) and with two gloo
+    processes (1 thread each) on the same 2 cores: DDP's overhead on CPU, as a ratio."""
+    data = fsdd_data(tmp)
+    runs = {}
+    for name, trainer in (("one_process", "cpu"), ("ddp_2_processes", "ddp_cpu")):
+        proc = subprocess.run([sys.executable, __file__, "--one", "train_cnn", "--trainer",
+                               trainer, "--data", str(data), *(f"--set={kv}" for kv in extra)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        runs[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    ratio = runs["ddp_2_processes"]["utts_per_s"] / runs["one_process"]["utts_per_s"]
+    return runs | {"ddp_over_one_process": round(ratio, 3)}
+
+
 def bench_train(tmp: Path, experiment: str, trainer_config: str, data: Path,
                 extra: list[str] = ()) -> dict:
     """Training throughput of an FSDD experiment: one epoch, timed after 5 warm-up steps."""
@@ -161,7 +235,10 @@ def bench_train(tmp: Path, experiment: str, trainer_config: str, data: Path,
     meter = Meter()
     trainer.callbacks.append(meter)
     trainer.fit(task, datamodule=dm)
-    utts_per_s = meter.n / meter.elapsed
+    if not trainer.is_global_zero:  # DDP: rank 0 reports for all
+        sys.exit(0)
+    # Every rank runs as many batches as rank 0 (the sampler evens them out): scale its count.
+    utts_per_s = meter.n * trainer.world_size / meter.elapsed
     model_flops = meter.flops / meter.flops_utts * utts_per_s  # achieved model FLOP/s
     gpu = {}
     if torch.cuda.is_available():
@@ -221,20 +298,53 @@ def bench_decode_asr(tmp: Path, exp_dir: Path, device: str) -> dict:
     return out | peak_rss_mb()
 
 
-def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: list[str]) -> dict:
+def bench_separate(exp_dir: Path, data_dir: Path, device: str) -> dict:
+    """Real-time factor of separating a data dir's mixtures one at a time (as audiokit-infer
+    does), after a warm-up; model load and file writing excluded."""
+    import torch
+
+    from audiokit.data.audio import load_audio
+    from audiokit.data.datadir import DataDir
+    from audiokit.inference.separate import Separator
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    separator = Separator.from_exp_dir(exp_dir, device)
+    data = DataDir.load(data_dir)
+    audio = [load_audio(data.wav_scp[u], separator.sample_rate, utt=u) for u in data.utt_ids]
+    for a in audio[:5]:
+        separator(a)
+    t0 = time.perf_counter()
+    for a in audio:
+        separator(a)
+    elapsed = time.perf_counter() - t0
+    seconds = sum(len(a) for a in audio) / separator.sample_rate
+    return {"exp_dir": str(exp_dir), "mixtures": len(audio), "audio_s": round(seconds, 1),
+            "rtf": round(elapsed / seconds, 4), "device": device} | peak_rss_mb()
+
+
+def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: list[str],
+            data: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if name == "features":
             return bench_features(Path(tmp))
         if name == "loading":
             return bench_loading(Path(tmp))
+        if name == "streaming":
+            return bench_streaming(Path(tmp))
+        if name == "ddp_scaling":
+            return bench_ddp_scaling(Path(tmp), extra)
         if name == "decode_asr":
             return bench_decode_asr(Path(tmp), asr_exp, device)
+        if name == "separate":  # the recipe's test mixtures, next to its exp dir
+            return bench_separate(DEFAULT_SEP_EXP, DEFAULT_SEP_EXP.parents[1] / "data/test",
+                                  device)
         if name == "train_asr":
             data, tokens = fsdd_strings_data(Path(tmp))
             return bench_train(Path(tmp), "asr/fsdd_conformer", trainer_config, data,
                                [f"paths.token_dir={tokens}", *extra])
         experiment = {"train_cnn": "cls/fsdd_cnn", "train_ast": "cls/fsdd_ast"}[name]
-        return bench_train(Path(tmp), experiment, trainer_config, fsdd_data(Path(tmp)), extra)
+        return bench_train(Path(tmp), experiment, trainer_config, data or fsdd_data(Path(tmp)),
+                           extra)
 
 
 def main() -> None:
@@ -248,9 +358,11 @@ def main() -> None:
                         help="extra config override for the training benches, e.g. "
                              "trainer.precision=32-true")
     parser.add_argument("--one", choices=BENCHES, help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)  # prepared FSDD data dirs
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.trainer, args.asr_exp, args.device, args.set)))
+        print(json.dumps(run_one(args.one, args.trainer, args.asr_exp, args.device, args.set,
+                                 args.data)))
         return
     from audiokit.utils.run_info import collect
 

@@ -2,11 +2,18 @@
 
     audiokit-prep fsdd --root $FSDD_ROOT --out data          # FSDD -> data/{train,valid,test}
     audiokit-prep fsdd-strings --root $FSDD_ROOT --out data  # FSDD digit strings (ASR)
+    audiokit-prep fsdd-mix --root $FSDD_ROOT --out data      # FSDD 2-speaker mixtures (separation)
+    audiokit-prep fsdd-noisy --root $FSDD_ROOT --out data    # noisy/reverberant FSDD (enhancement)
+    audiokit-prep voxceleb --root $VOXCELEB --out data   # voxceleb1_dev, voxceleb1_test (+ trials)
+    audiokit-prep librimix --root $LIBRIMIX --out data --mix-type both  # train_100, dev, test
+    audiokit-prep wham --root $WHAMR --out data --task sep_noisy --reverb  # WHAMR! tr, cv, tt
+    audiokit-prep mix data/train --out data/mix_train -n 2000 --levels -5:5 --mode max  # any dir
     audiokit-prep folder --audio-dir DIR --out data/mine     # any folder of audio -> data dir
     audiokit-prep validate data/train data/valid             # read every file, name the bad ones
     audiokit-prep stats --out exp/cmvn.json -- experiment=cls/fsdd_cnn   # global CMVN stats
     audiokit-prep tokens --kind bpe --vocab-size 500 --text data/train/text --out data/token_list/bpe500
     audiokit-prep shards data/train --out data/shards/train   # WebDataset tar shards + shards.json
+    audiokit-prep trials data/test -n 600                   # verification trials (half target)
 """
 
 from __future__ import annotations
@@ -53,6 +60,64 @@ def cmd_librispeech(args: argparse.Namespace) -> None:
         print(f"  {d.path}: {len(d)} utterances, {sum(d.utt2dur.values()) / 3600:.2f} h")
 
 
+def cmd_voxceleb(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import voxceleb
+
+    subsets = [s for s in args.subsets.split(",") if s]
+    try:
+        dirs = voxceleb.prepare(Path(args.root), Path(args.out), subsets, args.num_workers)
+    except (AudioError, ValueError) as e:  # DataDirError (a ValueError) names file and line
+        sys.exit(f"audiokit-prep voxceleb: error: {e}")
+    for d in dirs.values():
+        trials = d.path / "trials"
+        extra = f", {len(trials.read_text().splitlines())} trials" if trials.is_file() else ""
+        print(f"  {d.path}: {len(d)} utterances, {len(d.spk2utt())} speakers, "
+              f"{sum(d.utt2dur.values()) / 3600:.2f} h{extra}")
+
+
+def cmd_librimix(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import librimix
+
+    splits = args.splits.split(",") if args.splits else None
+    try:
+        dirs = librimix.prepare(Path(args.root), Path(args.out), args.num_speakers,
+                                args.sample_rate, args.mode, args.mix_type, splits,
+                                args.num_workers)
+    except (AudioError, ValueError) as e:  # DataDirError (a ValueError) names file and mixture
+        sys.exit(f"audiokit-prep librimix: error: {e}")
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} mixtures, {sum(d.utt2dur.values()) / 3600:.2f} h")
+
+
+def cmd_wham(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import wham
+
+    splits = args.splits.split(",") if args.splits else wham.SPLITS
+    try:
+        dirs = wham.prepare(Path(args.root), Path(args.out), args.sample_rate, args.mode,
+                            args.task, args.reverb, args.targets, splits, args.num_workers)
+    except (AudioError, ValueError) as e:
+        sys.exit(f"audiokit-prep wham: error: {e}")
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} mixtures, {sum(d.utt2dur.values()) / 3600:.2f} h")
+
+
+def cmd_trials(args: argparse.Namespace) -> None:
+    from audiokit.data.datadir import DataDir
+    from audiokit.data.make_trials import make_trials
+    from audiokit.inference.trials import write_trials
+
+    data = DataDir.load(args.data_dir)
+    trials = make_trials(data, args.n, args.seed)
+    write_trials(Path(args.data_dir) / "trials", trials)
+    target = sum(t.target for t in trials)
+    print(f"  {args.data_dir}/trials: {len(trials)} trials ({target} target, "
+          f"{len(trials) - target} nontarget)")
+
+
 def cmd_fsdd_strings(args: argparse.Namespace) -> None:
     from audiokit.data.corpora import fsdd_strings
 
@@ -68,6 +133,96 @@ def cmd_fsdd_strings(args: argparse.Namespace) -> None:
                                 Path(args.download_dir))
     for d in dirs.values():
         print(f"  {d.path}: {len(d)} digit strings, {sum(d.utt2dur.values()) / 60:.1f} min")
+
+
+def _float_range(text: str, what: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        low, high = float(lo), float(hi)
+    except ValueError:
+        sys.exit(f"audiokit-prep: {what} must be lo:hi (numbers), got {text!r}")
+    if not sep or low > high:
+        sys.exit(f"audiokit-prep: {what} must be lo:hi with lo <= hi, got {text!r}")
+    return low, high
+
+
+def cmd_fsdd_mix(args: argparse.Namespace) -> None:
+    from audiokit.data.corpora import fsdd_mixtures
+    from audiokit.data.datadir import DataDirError
+
+    splits = dict(fsdd_mixtures.DEFAULT_SEPARATION_SPLITS)
+    for name, index, count in (("train", args.train_index, args.train_count),
+                               ("valid", args.valid_index, args.valid_count),
+                               ("test", args.test_index, args.test_count)):
+        lo_hi, default_count = splits[name]
+        splits[name] = (_index_range(index) if index else lo_hi,
+                        default_count if count is None else count)
+    speakers = args.speakers.split(",") if args.speakers else None
+    root = Path(args.root) if args.root else None
+    try:
+        dirs = fsdd_mixtures.prepare_separation(
+            root, Path(args.out), args.seed, splits, speakers, args.num_sources,
+            _float_range(args.levels, "--levels"), args.mode, Path(args.download_dir))
+    except DataDirError:  # a ValueError too, reported by main() with the file at fault
+        raise
+    except ValueError as e:  # e.g. more sources than speakers
+        sys.exit(f"audiokit-prep fsdd-mix: error: {e}")
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} mixtures, {sum(d.utt2dur.values()) / 60:.1f} min")
+
+
+def cmd_fsdd_noisy(args: argparse.Namespace) -> None:
+    from audiokit.data.corpora import fsdd_mixtures
+
+    splits = dict(fsdd_mixtures.DEFAULT_ENHANCEMENT_SPLITS)
+    for name, index in (("train", args.train_index), ("valid", args.valid_index),
+                        ("test", args.test_index)):
+        if index:
+            splits[name] = _index_range(index)
+    if not 0 <= args.reverb_prob <= 1:
+        sys.exit(f"audiokit-prep fsdd-noisy: --reverb-prob must be in [0, 1], "
+                 f"got {args.reverb_prob}")
+    kinds = args.noise_kinds.split(",")
+    unknown = sorted(set(kinds) - set(fsdd_mixtures.NOISE_KINDS))
+    if unknown:
+        sys.exit(f"audiokit-prep fsdd-noisy: --noise-kinds: unknown {unknown}; choose from "
+                 f"{','.join(fsdd_mixtures.NOISE_KINDS)}")
+    if args.copies < 1 or args.talkers < 1:
+        sys.exit("audiokit-prep fsdd-noisy: --copies and --talkers must be at least 1")
+    speakers = args.speakers.split(",") if args.speakers else None
+    root = Path(args.root) if args.root else None
+    dirs = fsdd_mixtures.prepare_enhancement(
+        root, Path(args.out), args.seed, splits, speakers, _float_range(args.snr, "--snr"),
+        kinds, args.reverb_prob, _float_range(args.rt60, "--rt60"),
+        args.talkers, args.copies, Path(args.download_dir))
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} noisy utterances, {sum(d.utt2dur.values()) / 60:.1f} min")
+
+
+def cmd_mix(args: argparse.Namespace) -> None:
+    """Mixtures of any single-speaker data dir (with utt2spk)."""
+    from audiokit.data.datadir import DataDir, DataDirError
+    from audiokit.data.simulation.mixtures import make_mixture_dir
+
+    if args.n < 1 or args.num_sources < 1:
+        sys.exit(f"audiokit-prep mix: -n and --num-sources must be positive, got {args.n}, "
+                 f"{args.num_sources}")
+    src = DataDir.load(args.src_dir)
+    try:
+        d = make_mixture_dir(src, args.out, args.n, args.num_sources,
+                             _float_range(args.levels, "--levels"), args.mode, args.seed,
+                             args.sample_rate)
+    except DataDirError:
+        raise
+    except ValueError as e:
+        sys.exit(f"audiokit-prep mix: {args.src_dir}: error: {e}")
+    print(f"  {d.path}: {len(d)} {args.num_sources}-source mixtures of {args.src_dir}, "
+          f"{sum(d.utt2dur.values()) / 60:.1f} min")
+
+
+def _allow_negative_ranges(parser: argparse.ArgumentParser) -> None:
+    # argparse takes "-5:5" for an option flag; let such ranges through as values.
+    parser._negative_number_matcher = re.compile(r"^-\d*\.?\d+(:-?\d*\.?\d+)?$")
 
 
 def cmd_folder(args: argparse.Namespace) -> None:
@@ -201,12 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("fsdd", help="Free Spoken Digit Dataset -> train/valid/test data dirs")
-    p.add_argument("--root", help="local mirror (folder with recordings/); omit to download")
-    p.add_argument("--out", required=True, help="where to write the data dirs")
-    p.add_argument("--download-dir", default="downloads")
-    p.add_argument("--train-index", help="recording index range lo:hi (default 10:50)")
-    p.add_argument("--valid-index", help="default 5:10")
-    p.add_argument("--test-index", help="default 0:5")
+    _fsdd_source_args(p)
     p.add_argument("--speakers", help="comma-separated subset of speakers")
     p.set_defaults(func=cmd_fsdd)
 
@@ -218,19 +368,99 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=8, help="threads reading flac headers")
     p.set_defaults(func=cmd_librispeech)
 
+    p = sub.add_parser("voxceleb", help="VoxCeleb1/2 -> voxceleb1_dev, voxceleb1_test, ... "
+                       "(+ trials from the official lists)")
+    p.add_argument("--root", required=True,
+                   help="folder holding voxceleb1/ (or vox1_dev_wav/, wav/, voxceleb2/ ...)")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--subsets", default="voxceleb1_dev,voxceleb1_test",
+                   help="comma-separated, from voxceleb1_dev,voxceleb1_test,voxceleb2_dev,"
+                   "voxceleb2_test (default: %(default)s)")
+    p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
+    p.set_defaults(func=cmd_voxceleb)
+
+    p = sub.add_parser("librimix", help="LibriMix (Libri2Mix, ...) -> train_100, dev, test, ...")
+    p.add_argument("--root", required=True, help="the folder holding Libri<N>Mix/ (or that folder)")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--num-speakers", type=int, default=2, help="the N of Libri<N>Mix")
+    p.add_argument("--sample-rate", type=int, default=8000, help="8000 (wav8k) or 16000 (wav16k)")
+    p.add_argument("--mode", default="min", choices=["min", "max"])
+    p.add_argument("--mix-type", default="clean", choices=["clean", "both", "single"],
+                   help="clean: speakers; both: speakers + noise; single: speaker 1 + noise")
+    p.add_argument("--splits", help="comma-separated split folders (default: every one of "
+                   "train-100,train-360,dev,test present)")
+    p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
+    p.set_defaults(func=cmd_librimix)
+
+    p = sub.add_parser("wham", help="WHAM!/WHAMR! separation or enhancement -> tr, cv, tt")
+    p.add_argument("--root", required=True, help="the WHAM!/WHAMR! output folder (holds wav8k/)")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--sample-rate", type=int, default=8000, choices=[8000, 16000])
+    p.add_argument("--mode", default="min", choices=["min", "max"])
+    p.add_argument("--task", default="sep_clean",
+                   choices=["sep_clean", "sep_noisy", "enh_single", "enh_both", "enhance_single",
+                            "enhance_both", "sep_reverb", "sep_reverb_noisy", "sep_noisy_reverb"])
+    p.add_argument("--reverb", action="store_true", help="WHAMR!: the reverberant mixtures")
+    p.add_argument("--targets", default="anechoic", choices=["anechoic", "reverb"],
+                   help="WHAMR! references: anechoic (separate + dereverberate) or reverb")
+    p.add_argument("--splits", help="comma-separated (default: tr,cv,tt)")
+    p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
+    p.set_defaults(func=cmd_wham)
+
     p = sub.add_parser("fsdd-strings", help="connected-digit strings from FSDD (ASR data dirs)")
-    p.add_argument("--root", help="local mirror (folder with recordings/); omit to download")
-    p.add_argument("--out", required=True, help="where to write the data dirs (and wavs)")
-    p.add_argument("--download-dir", default="downloads")
-    p.add_argument("--train-index", help="recording index range lo:hi (default 10:50)")
-    p.add_argument("--valid-index", help="default 5:10")
-    p.add_argument("--test-index", help="default 0:5")
+    _fsdd_source_args(p)
     p.add_argument("--train-count", type=int, help="strings per speaker (default 400)")
     p.add_argument("--valid-count", type=int, help="default 40")
     p.add_argument("--test-count", type=int, help="default 60")
     p.add_argument("--speakers", help="comma-separated subset of speakers")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_fsdd_strings)
+
+    p = sub.add_parser("trials", help="verification trials of a data dir (half target)")
+    p.add_argument("data_dir", help="data dir with utt2spk; writes DATA_DIR/trials")
+    p.add_argument("-n", type=int, default=600, help="number of trials (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_trials)
+
+    p = sub.add_parser("fsdd-mix", help="2-speaker FSDD mixtures (separation data dirs)")
+    _fsdd_source_args(p)
+    p.add_argument("--train-count", type=int, help="mixtures (default 2000)")
+    p.add_argument("--valid-count", type=int, help="default 200")
+    p.add_argument("--test-count", type=int, help="default 300")
+    p.add_argument("--speakers", help="comma-separated subset of speakers (hold one out)")
+    p.add_argument("--num-sources", type=int, default=2)
+    p.add_argument("--levels", default="-5:5", help="dB range of sources 2.. against source 1")
+    p.add_argument("--mode", default="max", choices=["max", "min"],
+                   help="max: zero-pad to the longest source; min: cut to the shortest")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_fsdd_mix)
+    _allow_negative_ranges(p)
+
+    p = sub.add_parser("fsdd-noisy", help="noisy/reverberant FSDD (enhancement data dirs)")
+    _fsdd_source_args(p)
+    p.add_argument("--speakers", help="comma-separated subset of speakers")
+    p.add_argument("--snr", default="0:10", help="SNR range in dB (default %(default)s)")
+    p.add_argument("--noise-kinds", default="white,pink,brown,babble")
+    p.add_argument("--reverb-prob", type=float, default=0.25,
+                   help="share of utterances reverberated before the noise (default %(default)s)")
+    p.add_argument("--rt60", default="0.2:0.6", help="RT60 range in seconds")
+    p.add_argument("--talkers", type=int, default=3, help="talkers in babble noise")
+    p.add_argument("--copies", type=int, default=1, help="noisy versions of each recording")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_fsdd_noisy)
+    _allow_negative_ranges(p)
+
+    p = sub.add_parser("mix", help="N-speaker mixtures of any data dir with utt2spk")
+    p.add_argument("src_dir", help="single-speaker data dir (wav.scp, utt2spk)")
+    p.add_argument("--out", required=True, help="mixture data dir to write (wavs under OUT/wav)")
+    p.add_argument("-n", type=int, required=True, help="number of mixtures")
+    p.add_argument("--num-sources", type=int, default=2)
+    p.add_argument("--levels", default="-5:5", help="dB range of sources 2.. against source 1")
+    p.add_argument("--mode", default="max", choices=["max", "min"])
+    p.add_argument("--sample-rate", type=int, help="default: the rate of the first file")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_mix)
+    _allow_negative_ranges(p)
 
     p = sub.add_parser("folder", help="a data dir from every .wav/.flac under a folder")
     p.add_argument("--audio-dir", required=True)
@@ -274,6 +504,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="utterance order shuffle")
     p.set_defaults(func=cmd_shards)
     return parser
+
+
+def _fsdd_source_args(p: argparse.ArgumentParser) -> None:
+    """The options every FSDD-derived data set shares: corpus, output, index ranges."""
+    p.add_argument("--root", help="local mirror (folder with recordings/); omit to download")
+    p.add_argument("--out", required=True, help="where to write the data dirs (and wavs)")
+    p.add_argument("--download-dir", default="downloads")
+    p.add_argument("--train-index", help="recording index range lo:hi (default 10:50)")
+    p.add_argument("--valid-index", help="default 5:10")
+    p.add_argument("--test-index", help="default 0:5")
 
 
 def main(argv: list[str] | None = None) -> None:

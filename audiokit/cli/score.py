@@ -2,6 +2,8 @@
 
     audiokit-score task=cls ref=data/test/utt2label hyp=E/infer/test/utt2label exp_dir=E
     audiokit-score task=asr ref=data/test/text hyp=E/infer/test_ctc_greedy/text exp_dir=E
+    audiokit-score task=sep ref=data/test hyp=E/infer/test exp_dir=E metrics=[si_snr,si_snri,sdri,pesq_nb,stoi]
+    audiokit-score task=sv ref=data/test/trials hyp=E/infer/test/scores exp_dir=E
 
 Prints the headline figures; with ``exp_dir`` also writes ``E/scores/<name>/`` (report.json,
 plots; for asr ``errors.txt``, the word alignments of every utterance with an error) and
@@ -11,6 +13,16 @@ asr: references and hypotheses are Kaldi ``text`` files (``utt words...``; an ut
 have no words). Both are normalised the same way before scoring (``normalize=true``:
 lowercase, punctuation removed, see :mod:`audiokit.text.normalize`); WER and CER as in
 :mod:`audiokit.metrics.wer` (CER counts the spaces between words).
+
+sep (separation and enhancement): ``ref`` is the data dir (``wav.scp`` mixtures, ``spk1.scp``
+.. references), ``hyp`` the folder ``audiokit-infer`` wrote (``spk1.scp`` .., or ``wav.scp``
+for one source). Per utterance as in :func:`audiokit.metrics.separation.score_utterance`
+(permutation solved by SI-SNR); PESQ and STOI are also given for the unprocessed mixture
+(``*_input``), so before/after sit side by side; where they are undefined (STOI needs about
+0.4 s of speech, PESQ a detectable utterance) the utterance is listed under "undefined" and
+those means are over the rest, with the count. An utterance that cannot be scored at all
+(silent reference, lengths that differ) is an error naming it, or with ``skip_invalid=true``
+is left out and listed in the report - never a NaN in the summary.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from audiokit.utils.results import write_results_md
 
 @dataclass
 class ScoreConfig:
-    task: str = "???"              # cls | asr
+    task: str = "???"              # cls | asr | sep | sv
     ref: str = "???"
     hyp: str = "???"
     exp_dir: str | None = None     # where scores/ and RESULTS.md go; None = print only
@@ -41,6 +53,9 @@ class ScoreConfig:
     lowercase: bool = True
     remove_punctuation: bool = True
     remove_tokens: list[str] = field(default_factory=list)  # words to drop: [<unk>,uh,'[noise]']
+    # sep only
+    metrics: list[str] = field(default_factory=lambda: ["si_snr", "si_snri", "sdr", "sdri"])
+    skip_invalid: bool = False     # leave out (and list) utterances that cannot be scored
 
 
 def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
@@ -103,13 +118,140 @@ def score_asr(cfg, out_dir: Path | None) -> dict:
     return report
 
 
-SCORERS = {"cls": score_classification, "asr": score_asr}
+def _source_scps(folder: Path, role: str) -> list[dict[str, str]]:
+    """spk1.scp .. spkN.scp of a folder (or its wav.scp alone for one enhanced source)."""
+    scps, k = [], 1
+    while (folder / f"spk{k}.scp").is_file():
+        scps.append(read_kaldi_map(folder / f"spk{k}.scp"))
+        k += 1
+    if not scps and role == "hyp" and (folder / "wav.scp").is_file():
+        scps = [read_kaldi_map(folder / "wav.scp")]
+    if not scps:
+        sys.exit(f"audiokit-score: {folder}: no spk1.scp ({role})")
+    return scps
+
+
+def _read(path: str, utt: str, rate: int | None) -> tuple:
+    import soundfile as sf
+
+    audio, file_rate = sf.read(path, dtype="float64", always_2d=False)
+    if rate is not None and file_rate != rate:
+        raise ValueError(f"utterance '{utt}': {path} is at {file_rate} Hz, its mixture at {rate} Hz")
+    return audio, file_rate
+
+
+PERCEPTUAL = ("pesq_nb", "pesq_wb", "stoi", "estoi")
+
+
+def _perceptual(metric: str, refs, signals, rate: int) -> float:
+    """Mean over sources of PESQ or STOI of ``signals`` (estimates, or the mixture repeated)."""
+    import numpy as np
+
+    from audiokit.metrics.separation import pesq_score, stoi_score
+
+    if metric.startswith("pesq"):
+        return float(np.mean([pesq_score(ref=r, est=x, sample_rate=rate, mode=metric[-2:])
+                              for r, x in zip(refs, signals, strict=True)]))
+    return float(np.mean([stoi_score(ref=r, est=x, sr=rate, extended=metric == "estoi")
+                          for r, x in zip(refs, signals, strict=True)]))
+
+
+def score_separation(cfg, out_dir: Path | None) -> dict:
+    import numpy as np
+
+    from audiokit.metrics.separation import score_utterance, summarize
+
+    ref_dir, hyp_dir = Path(cfg.ref), Path(cfg.hyp)
+    mixtures = read_kaldi_map(ref_dir / "wav.scp")
+    refs, hyps = _source_scps(ref_dir, "ref"), _source_scps(hyp_dir, "hyp")
+    if len(refs) != len(hyps):
+        sys.exit(f"audiokit-score: {ref_dir} has {len(refs)} reference source(s), {hyp_dir} "
+                 f"{len(hyps)} estimate(s)")
+    missing = [u for u in mixtures if any(u not in h for h in hyps)]
+    if missing:
+        sys.exit(f"audiokit-score: {hyp_dir}: no estimate for {len(missing)} mixture(s) of "
+                 f"{ref_dir}, e.g. {missing[:3]}")
+    metrics = [str(m) for m in cfg.metrics]
+    core = [m for m in metrics if m not in PERCEPTUAL]
+    perceptual = [m for m in metrics if m in PERCEPTUAL]
+    rows, skipped = [], {}
+    undefined: dict[str, dict[str, str]] = {m: {} for m in perceptual}
+    for utt in mixtures:
+        try:
+            mix, rate = _read(mixtures[utt], utt, None)
+            ref = np.stack([_read(r[utt], utt, rate)[0] for r in refs])
+            est = np.stack([_read(h[utt], utt, rate)[0] for h in hyps])
+            row = score_utterance(utt, est, ref, mix, rate, core)
+        except (ValueError, KeyError) as e:
+            if not cfg.skip_invalid:
+                sys.exit(f"audiokit-score: error: {e} (skip_invalid=true leaves such "
+                         "utterances out and lists them)")
+            skipped[utt] = str(e)
+            continue
+        n = min(est.shape[-1], ref.shape[-1], mix.shape[-1])
+        est, ref, mix = est[row["perm"], :n], ref[:, :n], mix[:n]
+        for m in perceptual:  # the same measure on the unprocessed mixture: before / after
+            try:
+                row[m] = _perceptual(m, ref, est, rate)
+                row[f"{m}_input"] = _perceptual(m, ref, [mix] * len(ref), rate)
+            except Exception as e:  # too short or silent for PESQ/STOI: listed, not averaged
+                undefined[m][utt] = f"{type(e).__name__}: {e}"
+                row.pop(m, None)
+        rows.append(row)
+    summary = summarize([{k: r[k] for k in ("utt_id", *core)} for r in rows]) if core else {}
+    for m in perceptual:
+        scored = [r for r in rows if m in r]
+        if scored:
+            summary[m] = float(np.mean([r[m] for r in scored]))
+            summary[f"{m}_input"] = float(np.mean([r[f"{m}_input"] for r in scored]))
+    summary["num_utts"] = len(rows)
+    report = {"metrics": summary, "num_utts": len(rows), "num_sources": len(refs),
+              "skipped": skipped, "undefined": {m: u for m, u in undefined.items() if u}}
+    if out_dir is not None:
+        columns = ["utt_id", *core, *[f"{m}{s}" for m in perceptual for s in ("", "_input")]]
+        lines = [",".join(columns)] + [",".join(
+            r["utt_id"] if c == "utt_id" else (f"{r[c]:.4f}" if c in r else "")
+            for c in columns) for r in rows]
+        (out_dir / "per_utt.csv").write_text("\n".join(lines) + "\n")
+        report["per_utt_file"] = "per_utt.csv"
+    return report
+
+
+def score_verification(cfg, out_dir: Path | None) -> dict:
+    """EER and minDCF (p_target 0.01, 0.05) of ``enroll test score`` lines against a trial
+    list with labels; every trial must be scored exactly once."""
+    from audiokit.inference.trials import read_scores, read_trials, trial_labels
+    from audiokit.metrics.verification import plot_det, verification_report
+
+    trials = read_trials(cfg.ref)
+    pairs, scores = read_scores(cfg.hyp)
+    index = {pair: i for i, pair in enumerate(pairs)}
+    missing = [(t.enroll, t.test) for t in trials if (t.enroll, t.test) not in index]
+    if missing or len(pairs) != len(trials):
+        sys.exit(f"audiokit-score: {cfg.hyp} scores {len(pairs)} trial(s), {cfg.ref} lists "
+                 f"{len(trials)}; unscored e.g. {missing[:3]}")
+    ordered = scores[[index[(t.enroll, t.test)] for t in trials]]
+    labels = trial_labels(trials)
+    report = verification_report(ordered, labels)
+    report["num_utts"] = report["num_trials"]
+    if out_dir is not None:
+        plot_det(ordered, labels, out_dir / "det.png",
+                 title=f"{cfg.name}: EER {100 * report['eer']:.2f} %")
+        report["det_plot"] = "det.png"
+    return report
+
+
+SCORERS = {"cls": score_classification, "asr": score_asr, "sep": score_separation,
+           "sv": score_verification}
 
 # The line printed for each scored set.
 HEADLINES = {
     "cls": lambda r: ", ".join(f"{k} {100 * r[k]:.2f} %" for k in ("accuracy", "macro_f1")),
     "asr": lambda r: f"WER {100 * r['wer']:.2f} %, CER {100 * r['cer']:.2f} % "
                      f"(S.Err {100 * r['ser']:.2f} %)",
+    "sep": lambda r: ", ".join(f"{k} {v:.2f}" for k, v in r["metrics"].items() if k != "num_utts"),
+    "sv": lambda r: f"EER {100 * r['eer']:.2f} %, minDCF(0.01) {r['min_dcf_0.01']:.3f}, "
+                    f"minDCF(0.05) {r['min_dcf_0.05']:.3f}",
 }
 
 
@@ -118,9 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.task not in SCORERS:
         sys.exit(f"audiokit-score: unknown task '{cfg.task}' (known: {', '.join(SCORERS)})")
     for f in (cfg.ref, cfg.hyp):
-        if not Path(f).is_file():
-            sys.exit(f"audiokit-score: {f}: no such file")
-    cfg.name = cfg.name or Path(cfg.hyp).parent.name
+        if not (Path(f).is_dir() if cfg.task == "sep" else Path(f).is_file()):
+            sys.exit(f"audiokit-score: {f}: no such {'folder' if cfg.task == 'sep' else 'file'}")
+    cfg.name = cfg.name or (Path(cfg.hyp).name if cfg.task == "sep" else Path(cfg.hyp).parent.name)
     out_dir = Path(cfg.exp_dir) / "scores" / cfg.name if cfg.exp_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,15 @@ class DataDir:
             return self.wav_scp[seg.recording], seg.start, seg.end
         return self.wav_scp[utt], None, None
 
+    def label_map(self, name: str = "utt2label") -> dict[str, list[str]] | None:
+        """Class labels per utterance from ``utt2label``, or the speaker from ``utt2spk``
+        (speaker-recognition training classifies speakers)."""
+        if name == "utt2label":
+            return self.utt2label
+        if name == "utt2spk":
+            return {u: [s] for u, s in self.utt2spk.items()} if self.utt2spk else None
+        raise ValueError(f"label file must be utt2label or utt2spk, got {name!r}")
+
     def spk2utt(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = defaultdict(list)
         for utt, spk in (self.utt2spk or {}).items():

@@ -69,6 +69,7 @@ class AudioDataModule(pl.LightningDataModule):
         downmix: bool = False,
         seed: int = 0,
         report_dir: str | None = None,
+        label_file: str = "utt2label",
     ) -> None:
         super().__init__()
         if on_bad_audio not in ("error", "skip"):  # fail at construction, not at setup
@@ -84,6 +85,7 @@ class AudioDataModule(pl.LightningDataModule):
         self.downmix = downmix
         self.seed = seed
         self.report_dir = report_dir
+        self.label_file = label_file
         self.labels = self._read_labels(label_list)
         self.tokenizer_spec = self._read_tokenizer(token_dir) if token_dir else None
         self.train_set: AudioDataset | None = None
@@ -92,10 +94,10 @@ class AudioDataModule(pl.LightningDataModule):
     def _read_labels(self, label_list: str | None) -> list[str] | None:
         if label_list is not None:
             return read_list(label_list)
-        train = DataDir.load(self.train_dir)
-        if train.utt2label is None:
+        train = DataDir.load(self.train_dir).label_map(self.label_file)
+        if train is None:
             return None
-        return sorted({label for labels in train.utt2label.values() for label in labels})
+        return sorted({label for labels in train.values() for label in labels})
 
     def _read_tokenizer(self, token_dir: str) -> dict:
         from audiokit.text.tokenizer import load_token_dir, tokenizer_from_spec
@@ -123,7 +125,7 @@ class AudioDataModule(pl.LightningDataModule):
         return AudioDataset(
             data_dir, self.sample_rate, labels=self.labels, augment=augment,
             min_duration=self.min_duration, max_duration=self.max_duration,
-            exclude=self._bad_audio(data_dir), downmix=self.downmix,
+            exclude=self._bad_audio(data_dir), downmix=self.downmix, label_file=self.label_file,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -37,8 +37,11 @@ class AudioDataset(Dataset):
         max_duration: float = float("inf"),
         exclude: dict[str, str] | None = None,
         downmix: bool = False,
+        label_file: str = "utt2label",
     ) -> None:
         self.data = DataDir.load(data_dir)
+        self.label_file = label_file
+        self.utt_labels = self.data.label_map(label_file)
         self.sample_rate = sample_rate
         self.augment = augment
         self.downmix = downmix
@@ -59,18 +62,19 @@ class AudioDataset(Dataset):
         self.durations = [durations[u] for u in self.utt_ids]
 
     def _check_labels(self) -> None:
-        if self.data.utt2label is None:
-            raise DataDirError(f"{self.data.path}: no utt2label file, but the task needs labels")
-        for utt, labels in self.data.utt2label.items():
+        where = self.data.path / self.label_file
+        if self.utt_labels is None:
+            raise DataDirError(f"{where}: missing, but the task needs labels")
+        for utt, labels in self.utt_labels.items():
             if len(labels) != 1:
                 raise DataDirError(
-                    f"{self.data.path / 'utt2label'}: utterance '{utt}' has {len(labels)} "
+                    f"{where}: utterance '{utt}' has {len(labels)} "
                     "labels; single-label classification needs exactly one"
                 )
             unknown = [label for label in labels if label not in self.label_index]
             if unknown:
                 raise DataDirError(
-                    f"{self.data.path / 'utt2label'}: utterance '{utt}' has label "
+                    f"{where}: utterance '{utt}' has label "
                     f"'{unknown[0]}', not in the label list ({len(self.label_index)} labels)"
                 )
 
@@ -95,7 +99,7 @@ class AudioDataset(Dataset):
             audio = self.augment(audio, self.sample_rate)
         item = {"id": utt, "audio": audio}
         if self.label_index is not None:
-            item["label"] = self.label_index[self.data.utt2label[utt][0]]
+            item["label"] = self.label_index[self.utt_labels[utt][0]]
         if self.data.text is not None:
             item["text"] = self.data.text[utt]
         if self.data.utt2spk is not None:

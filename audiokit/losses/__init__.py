@@ -1,5 +1,7 @@
 """Training objectives shared by tasks."""
 
 from audiokit.losses.hybrid_ctc_attention import HybridCTCAttentionLoss
+from audiokit.losses.pit import PITLoss
+from audiokit.losses.stft_loss import MultiResolutionSTFTLoss
 
-__all__ = ["HybridCTCAttentionLoss"]
+__all__ = ["HybridCTCAttentionLoss", "MultiResolutionSTFTLoss", "PITLoss"]

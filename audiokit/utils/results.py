@@ -54,7 +54,46 @@ def _asr_overview(reports: list[dict]) -> list[str]:
     return lines + ["", "WER, CER, S.Err in %; details per set below.", ""]
 
 
-SECTIONS = {"cls": _classification_section, "asr": _asr_section}
+METRIC_NAMES = {"si_snr": "SI-SNR (dB)", "si_snri": "SI-SNRi (dB)", "sdr": "SDR (dB)",
+                "sdri": "SDRi (dB)", "pesq_nb": "PESQ (narrow band)", "pesq_wb": "PESQ (wide band)",
+                "stoi": "STOI", "estoi": "ESTOI"}
+
+
+def _separation_section(r: dict) -> list[str]:
+    """Mean per-utterance metrics; PESQ/STOI of the unprocessed input beside the output."""
+    m = r["metrics"]
+    lines = ["| metric | output | input (mixture) |", "|---|---|---|"]
+    for key, label in METRIC_NAMES.items():
+        if key in m:
+            before = f"{m[key + '_input']:.3f}" if key + "_input" in m else ""
+            lines.append(f"| {label} | {m[key]:.3f} | {before} |")
+    lines += ["", f"{r['num_utts']} mixtures, {r['num_sources']} source(s) each; means over "
+              "utterances of the per-source mean, permutation solved by SI-SNR. Per utterance: "
+              f"[scores/{r['name']}/per_utt.csv](scores/{r['name']}/per_utt.csv)."]
+    for metric, utts in r.get("undefined", {}).items():
+        lines += ["", f"{METRIC_NAMES[metric]} is undefined for {len(utts)} of the "
+                  f"{r['num_utts']} mixtures (too short or silent; its means are over the rest), "
+                  f"e.g. {', '.join(list(utts)[:3])}."]
+    if r.get("skipped"):
+        lines += ["", f"Left out ({len(r['skipped'])}): " + "; ".join(
+            f"{u}: {why}" for u, why in list(r["skipped"].items())[:10])]
+    return lines
+
+
+def _verification_section(r: dict) -> list[str]:
+    lines = ["| metric | value |", "|---|---|",
+             f"| EER | {100 * r['eer']:.2f} % |",
+             f"| minDCF (p_target 0.01) | {r['min_dcf_0.01']:.4f} |",
+             f"| minDCF (p_target 0.05) | {r['min_dcf_0.05']:.4f} |",
+             f"| trials (target / nontarget) | {r['num_trials']} ({r['num_target']} / "
+             f"{r['num_nontarget']}) |"]
+    if r.get("det_plot"):
+        lines += ["", f"![DET curve](scores/{r['name']}/{r['det_plot']})"]
+    return lines
+
+
+SECTIONS = {"cls": _classification_section, "asr": _asr_section, "sep": _separation_section,
+            "sv": _verification_section}
 
 
 def write_results_md(exp_dir: Path) -> Path:

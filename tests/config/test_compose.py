@@ -29,6 +29,8 @@ def compose_train(overrides, hydra_config=False):
 # Models by the task that drives them; a new model option must be added here (a test checks).
 CLASSIFICATION_MODELS = ["ast", "resnet"]
 ASR_MODELS = ["conformer", "transformer"]
+SEPARATION_MODELS = ["conv_tasnet", "dccrn", "dprnn", "sepformer", "stft_mask"]
+SPEAKER_MODELS = ["ecapa_tdnn", "resnet34_speaker", "xvector"]
 OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw audio, own test",
                 "whisper_tiny": "whisper experiment"}
 FRONTENDS = [f for f in options("frontend") if f not in ("none", "whisper_logmel")]
@@ -48,10 +50,14 @@ def digit_tokens(tmp_path_factory):
     return out, train_tokenizer("word", ["zero one two three four five six seven eight nine"], out)
 
 
-def task_kwargs(experiment: str, digit_tokens) -> dict:
+def task_kwargs(experiment: str, digit_tokens, cfg=None) -> dict:
     """What each task family's datamodule would hand the task."""
     if experiment.startswith("cls/"):
         return {"labels": [str(d) for d in range(10)]}
+    if experiment.startswith("sv/"):
+        return {"labels": ["george", "jackson", "theo"]}
+    if experiment.startswith(("sep/", "enh/")):
+        return {"num_sources": cfg.data.num_sources, "sample_rate": cfg.data.sample_rate}
     return {"tokenizer": digit_tokens[1]}
 
 
@@ -59,9 +65,17 @@ def smoke(task, sample_rate: int) -> None:
     """One forward pass of a freshly built task on a second of noise."""
     from audiokit.tasks.asr import ASRTask
     from audiokit.tasks.classification import ClassificationTask
+    from audiokit.tasks.separation import SeparationTask
+    from audiokit.tasks.speaker import SpeakerTask
 
     audio, lens = torch.randn(2, sample_rate), torch.tensor([sample_rate, sample_rate // 2])
-    if isinstance(task, ClassificationTask):
+    if isinstance(task, SpeakerTask):
+        emb = task.embed(audio, lens)
+        assert emb.shape == (2, task.model.embedding_dim) and torch.isfinite(emb).all()
+    elif isinstance(task, SeparationTask):  # a quarter second: the published models are big
+        est = task(audio[:, : sample_rate // 4])
+        assert est.shape == (2, task.num_sources, sample_rate // 4) and torch.isfinite(est).all()
+    elif isinstance(task, ClassificationTask):
         assert task(audio, lens).shape == (2, 10)
     elif isinstance(task, ASRTask):
         enc = task.model.encode(*task.frontend(audio, lens))
@@ -72,7 +86,8 @@ def smoke(task, sample_rate: int) -> None:
 
 
 def test_every_model_is_covered():
-    assert set(options("model")) == set(CLASSIFICATION_MODELS + ASR_MODELS) | set(OTHER_MODELS)
+    assert set(options("model")) == (set(CLASSIFICATION_MODELS + ASR_MODELS + SEPARATION_MODELS
+                                         + SPEAKER_MODELS) | set(OTHER_MODELS))
 
 
 def test_every_group_has_options():
@@ -110,6 +125,22 @@ def test_asr_models(frontend, model, base, digit_tokens):
                                 "loss=hybrid_ctc_attention", "data.sample_rate=8000",
                                 "model.encoder.num_blocks=2", "model.decoder.num_blocks=1"])
     smoke(build_task(cfg, {"tokenizer": digit_tokens[1]}), 8000)
+
+
+@pytest.mark.parametrize("num_sources", [1, 2])
+@pytest.mark.parametrize("model", SEPARATION_MODELS)
+def test_separation_models(model, num_sources, base):
+    cfg = compose_train(base + ["task=separation", f"model={model}", "loss=pit_si_snr",
+                                "frontend=none"])
+    smoke(build_task(cfg, {"num_sources": num_sources, "sample_rate": 8000}), 8000)
+
+
+@pytest.mark.parametrize("loss", ["aam_softmax", "am_softmax", "softmax_speaker"])
+@pytest.mark.parametrize("model", SPEAKER_MODELS)
+def test_speaker_models(model, loss, base):
+    cfg = compose_train(base + ["task=speaker", f"model={model}", f"loss={loss}",
+                                "frontend=fbank", "data.sample_rate=8000"])
+    smoke(build_task(cfg, {"labels": ["a", "b", "c"]}).eval(), 8000)
 
 
 @pytest.mark.parametrize("optim", options("optim"))
@@ -177,7 +208,8 @@ def test_launcher(launcher, base):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiment(experiment, base, digit_tokens):
     cfg = compose_train(base + [f"experiment={experiment}", f"paths.token_dir={digit_tokens[0]}"])
-    smoke(build_task(cfg, task_kwargs(experiment, digit_tokens)), cfg.data.get("sample_rate", 8000))
+    smoke(build_task(cfg, task_kwargs(experiment, digit_tokens, cfg)),
+          cfg.data.get("sample_rate", 8000))
 
 
 @pytest.mark.parametrize("debug", options("debug"))

@@ -85,14 +85,9 @@ def make_data_dir(recordings: list[Recording], path: Path) -> DataDir:
     return d
 
 
-def prepare(
-    root: Path | None,
-    out: Path,
-    splits: dict[str, tuple[int, int]] | None = None,
-    speakers: list[str] | None = None,
-    download_dir: Path | None = None,
-) -> dict[str, DataDir]:
-    """Write ``out/<split>/`` data dirs (index ranges are half-open) and ``out/labels.txt``."""
+def load_recordings(root: Path | None, out: Path, speakers: list[str] | None = None,
+                    download_dir: Path | None = None) -> tuple[Path, list[Recording]]:
+    """(corpus root, its recordings of ``speakers`` or all); no ``root``: download FSDD."""
     if root is None:
         root = download(download_dir or out.parent / "downloads")
     recordings = scan(Path(root))
@@ -102,6 +97,18 @@ def prepare(
         if missing:
             raise DataDirError(f"{root}: no recordings of speaker(s) {missing}; found {sorted(known)}")
         recordings = [r for r in recordings if r.speaker in speakers]
+    return Path(root), recordings
+
+
+def prepare(
+    root: Path | None,
+    out: Path,
+    splits: dict[str, tuple[int, int]] | None = None,
+    speakers: list[str] | None = None,
+    download_dir: Path | None = None,
+) -> dict[str, DataDir]:
+    """Write ``out/<split>/`` data dirs (index ranges are half-open) and ``out/labels.txt``."""
+    root, recordings = load_recordings(root, out, speakers, download_dir)
     out.mkdir(parents=True, exist_ok=True)
     dirs = {}
     for name, (lo, hi) in (splits or DEFAULT_SPLITS).items():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audiokit.data.corpora.fsdd import Recording, download, scan
+from audiokit.data.corpora.fsdd import Recording, load_recordings
 from audiokit.data.datadir import DataDir, DataDirError
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,7 @@ def prepare(root: Path | None, out: Path,
             download_dir: Path | None = None) -> dict[str, DataDir]:
     """Write ``out/<split>/`` data dirs of digit strings: split -> ((index lo, hi), strings
     per speaker). Each split gets its own seed offset, so changing one leaves the others."""
-    if root is None:
-        root = download(download_dir or out.parent / "downloads")
-    recordings = scan(Path(root))
-    if speakers:
-        missing = sorted(set(speakers) - {r.speaker for r in recordings})
-        if missing:
-            raise DataDirError(f"{root}: no recordings of speaker(s) {missing}")
-        recordings = [r for r in recordings if r.speaker in speakers]
+    root, recordings = load_recordings(root, out, speakers, download_dir)
     dirs = {}
     for offset, (name, ((lo, hi), count)) in enumerate((splits or DEFAULT_SPLITS).items()):
         chosen = [r for r in recordings if lo <= r.index < hi]

@@ -1,0 +1,104 @@
+"""Separate (or enhance) audio with a trained experiment, in overlapping chunks when long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import soundfile as sf
+import torch
+
+from audiokit.data.audio import load_audio
+from audiokit.data.datadir import DataDir, write_kaldi_map
+from audiokit.data.validate import screen_bad_audio
+from audiokit.inference.loading import load_task
+from audiokit.losses.pit import pit_from_pairwise, reorder_estimates
+from audiokit.losses.separation import pairwise_si_sdr
+
+
+def _fade_window(length: int) -> torch.Tensor:
+    """A Hann window without its zero end points: every sample keeps some weight."""
+    return torch.hann_window(length + 2, periodic=False)[1:-1]
+
+
+@torch.inference_mode()
+def separate_chunked(model, mixture: torch.Tensor, chunk: int, hop: int) -> torch.Tensor:
+    """``model`` ([B, T] -> [B, S, T]) over ``mixture`` [T] in chunks of ``chunk`` samples every
+    ``hop``, cross-faded (weighted overlap-add). Each chunk's sources are put in the order of
+    what is already assembled, by SI-SNR on their overlap: a separator's output order is
+    arbitrary and may differ from one chunk to the next.
+    """
+    total = mixture.shape[-1]
+    if total <= chunk:
+        return model(mixture[None])[0]
+    starts = list(range(0, total - chunk, hop)) + [total - chunk]
+    window = _fade_window(chunk).to(mixture.device)
+    out = weight = None
+    for start in starts:
+        est = model(mixture[None, start : start + chunk])[0]  # [S, chunk]
+        if out is None:
+            out = est.new_zeros(est.shape[0], total)
+            weight = est.new_zeros(total)
+        else:
+            overlap = int((weight[start : start + chunk] > 0).sum())
+            done = out[:, start : start + overlap] / weight[start : start + overlap]
+            pair = pairwise_si_sdr(est[None, :, :overlap], done[None])
+            _, perm = pit_from_pairwise(-pair)
+            est = reorder_estimates(est[None], perm)[0]
+        out[:, start : start + chunk] += est * window
+        weight[start : start + chunk] += window
+    return out / weight
+
+
+class Separator:
+    """``Separator.from_exp_dir(E)(waveform [T]) -> [S, T]``; ``process_data_dir`` writes the
+    estimates of any data dir as wav files plus ``spk1.scp`` .. ``spkS.scp`` (enhancement, one
+    source: ``wav.scp``).
+
+    Recordings longer than ``chunk_seconds`` are processed in chunks with 50 % overlap, so
+    memory stays bounded whatever the length.
+    """
+
+    def __init__(self, task, sample_rate: int, device: str = "cpu",
+                 chunk_seconds: float = 8.0) -> None:
+        self.task, self.sample_rate, self.device = task, sample_rate, device
+        self.chunk = round(chunk_seconds * sample_rate)
+
+    @classmethod
+    def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> Separator:
+        task, cfg = load_task(exp_dir, device)
+        return cls(task, int(cfg.data.sample_rate), device, **kwargs)
+
+    def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Sources ``[S, T]`` of one mono mixture ``[T]`` sampled at ``self.sample_rate``."""
+        mixture = waveform.to(self.device, torch.float32)
+        return separate_chunked(self.task.model, mixture, self.chunk, self.chunk // 2).cpu()
+
+    def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
+                         downmix: bool = False, **_batch_options) -> dict[str, str]:
+        """Write ``output_dir/wav/spkK/<utt>.wav`` (float, at the model's sample rate) and the
+        scp files; returns the utterances skipped for bad audio, if allowed."""
+        skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
+        data = DataDir.load(data_dir)
+        out = Path(output_dir)
+        num_sources = self.task.num_sources
+        folders = [out / "wav" / f"spk{k + 1}" for k in range(num_sources)]
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        scps: list[dict[str, str]] = [{} for _ in range(num_sources)]
+        for utt in data.utt_ids:
+            if utt in skipped:
+                continue
+            source, start, end = data.audio_source(utt)
+            mixture = load_audio(source, self.sample_rate, utt=utt, start=start, end=end,
+                                 downmix=downmix)
+            for k, est in enumerate(self(mixture)):
+                path = folders[k] / f"{utt}.wav"
+                # FLOAT keeps the estimate's level: PCM would clip anything above full scale.
+                sf.write(path, est.numpy(), self.sample_rate, subtype="FLOAT")
+                scps[k][utt] = str(path.resolve())
+        names = ["wav.scp"] if num_sources == 1 else [f"spk{k + 1}.scp" for k in range(num_sources)]
+        for name, scp in zip(names, scps, strict=True):
+            write_kaldi_map(out / name, scp)
+        if skipped:
+            write_kaldi_map(out / "skipped", skipped)
+        return skipped

@@ -1,0 +1,89 @@
+"""Speaker embeddings and verification scores from a trained speaker experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiokit.data.audio import audio_duration
+from audiokit.data.datadir import DataDir, DataDirError, write_kaldi_map
+from audiokit.inference.batches import inference_batches
+from audiokit.inference.loading import load_task
+from audiokit.inference.scoring import as_norm_trials, cosine_scores, speaker_cohort
+from audiokit.inference.trials import read_trials, write_embeddings, write_scores
+
+
+class SpeakerEmbedder:
+    """``SpeakerEmbedder.from_exp_dir(E)(waveform) -> embedding [D]``.
+
+    ``process_data_dir(D, O)`` writes ``O/embeddings.npz`` (one float32 array per utterance
+    id; ``numpy.load`` reads it) and, when ``D`` has a ``trials`` file, ``O/scores``
+    (``enroll test score``, cosine similarity; AS-norm against ``cohort_dir``'s speakers
+    when given). Recordings shorter than ``min_seconds`` give too few frames for an
+    embedding: they are an error naming them (or skipped and listed with on_bad_audio=skip).
+    """
+
+    def __init__(self, task, sample_rate: int, device: str = "cpu", min_seconds: float = 0.1,
+                 cohort_dir: str | None = None, top_n: int = 300) -> None:
+        self.task, self.sample_rate, self.device = task, sample_rate, device
+        self.min_seconds, self.cohort_dir, self.top_n = min_seconds, cohort_dir, top_n
+
+    @classmethod
+    def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> SpeakerEmbedder:
+        task, cfg = load_task(exp_dir, device)
+        return cls(task, int(cfg.data.sample_rate), device, **kwargs)
+
+    @torch.inference_mode()
+    def embed_batch(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> np.ndarray:
+        emb = self.task.embed(audio.to(self.device), audio_lens.to(self.device))
+        return emb.float().cpu().numpy()
+
+    def __call__(self, waveform: torch.Tensor) -> np.ndarray:
+        return self.embed_batch(waveform[None], torch.tensor([waveform.shape[-1]]))[0]
+
+    def _too_short(self, data_dir: str, on_bad_audio: str) -> dict[str, str]:
+        data = DataDir.load(data_dir)
+        durations = data.utt2dur or {u: audio_duration(data.audio_source(u)[0], u)
+                                     for u in data.utt_ids}
+        short = {u: f"{d:.3f} s, shorter than {self.min_seconds} s"
+                 for u, d in durations.items() if d < self.min_seconds}
+        if short and on_bad_audio != "skip":
+            listed = "; ".join(f"{u} ({why})" for u, why in list(short.items())[:10])
+            raise DataDirError(f"{data_dir}: {len(short)} recording(s) too short for an "
+                               f"embedding: {listed} (on_bad_audio=skip leaves them out)")
+        return short
+
+    def embed_data_dir(self, data_dir: str, **batch_options) -> tuple[dict, dict]:
+        """({utt: embedding}, {utt: why skipped})."""
+        short = self._too_short(data_dir, batch_options.get("on_bad_audio", "error"))
+        batches, skipped = inference_batches(data_dir, self.sample_rate, **batch_options)
+        embeddings = {}
+        for batch in batches:
+            keep = [i for i, u in enumerate(batch["ids"]) if u not in short]
+            if keep:
+                emb = self.embed_batch(batch["audio"][keep], batch["audio_lens"][keep])
+                embeddings.update(zip([batch["ids"][i] for i in keep], emb, strict=True))
+        return embeddings, skipped | short
+
+    def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
+        embeddings, skipped = self.embed_data_dir(data_dir, **batch_options)
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_embeddings(out / "embeddings.npz", embeddings)
+        trials_file = Path(data_dir) / "trials"
+        if trials_file.is_file():
+            trials = read_trials(trials_file, known_utts=embeddings)
+            scores = cosine_scores(embeddings, trials)
+            if self.cohort_dir:
+                cohort, _ = self.embed_data_dir(self.cohort_dir, **batch_options)
+                utt2spk = DataDir.load(self.cohort_dir).utt2spk
+                if utt2spk is None:
+                    raise DataDirError(f"{self.cohort_dir}: the AS-norm cohort needs utt2spk")
+                scores = as_norm_trials(scores, embeddings, trials,
+                                        speaker_cohort(cohort, utt2spk), self.top_n)
+            write_scores(out / "scores", trials, scores)
+        if skipped:
+            write_kaldi_map(out / "skipped", skipped)
+        return skipped

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Speaker verification on the Free Spoken Digit Dataset (8 kHz, 5 speakers): ECAPA-TDNN
+# embeddings trained as a speaker classifier with AAM-softmax; cosine scoring of trials among
+# the test recordings. Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1
+# downloads FSDD. Split: recording index 10-49 train, 5-9 valid, 0-4 test (600 trials).
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+
+RECIPE_STAGES=(
+  "prepare data dirs (from \$FSDD_ROOT, or download), check every audio file, write test trials"
+  "global CMVN statistics of the training features"
+  "train the embedding model"
+  "embed the test sets and score their trials"
+  "score: EER, minDCF, DET curve, RESULTS.md"
+)
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers num_trials cohort_dir"
+RECIPE_OPTIONS_USAGE="[--experiment sv/fsdd_ecapa] [--data-dir DIR] [--speakers a,b,c] [--num-trials 600] [--cohort-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_HELP="Given --train-set/--valid-set/--test-sets (data dirs with utt2spk; test sets with a trials
+file), stage 1 only checks them. --cohort-dir D AS-normalises the scores against D's speakers."
+experiment=sv/fsdd_ecapa
+data_dir="$recipe_dir/data"
+train_set="" valid_set="" test_sets=""
+speakers="" num_trials=600 cohort_dir=""
+
+source "$recipe_dir/../../../scripts/stages.sh"
+parse_options "$@"
+exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
+
+stage_prepare() {
+  if $own_data; then
+    audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" \
+      --download-dir "$recipe_dir/downloads" ${speakers:+--speakers "$speakers"}
+    audiokit-prep trials "$data_dir/test" -n "$num_trials"
+  fi
+  # shellcheck disable=SC2086
+  audiokit-prep validate "$train_set" "$valid_set" $test_sets
+}
+
+stage_stats() {
+  require "$train_set/wav.scp" "run stage 1"
+  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
+    experiment="$experiment" "${overrides[@]}"
+}
+
+stage_train() {
+  require "$exp_dir/cmvn.json" "run stage 2"
+  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
+    paths.valid_dir="$valid_set" paths.cmvn_stats="$exp_dir/cmvn.json" "${overrides[@]}"
+}
+
+stage_infer() {
+  require "$exp_dir/model.pt" "run stage 3"
+  local t
+  for t in $test_sets; do
+    audiokit-infer exp_dir="$exp_dir" data_dir="$t" output_dir="$exp_dir/infer/$(basename "$t")" \
+      ${cohort_dir:+cohort_dir="$cohort_dir"}
+  done
+}
+
+stage_score() {
+  local t name
+  for t in $test_sets; do
+    name=$(basename "$t")
+    require "$exp_dir/infer/$name/scores" "run stage 4 (and give $t a trials file)"
+    audiokit-score task=sv ref="$t/trials" hyp="$exp_dir/infer/$name/scores" \
+      exp_dir="$exp_dir" name="$name"
+  done
+}
+
+run_stage 1 stage_prepare
+run_stage 2 stage_stats
+run_stage 3 stage_train
+run_stage 4 stage_infer
+run_stage 5 stage_score
+echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"

@@ -1,0 +1,113 @@
+"""Speaker recognition wiring: speaker labels from utt2spk, trials, the task, embeddings and
+scores of any data dir, and EER scoring into RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from audiokit.data.datadir import DataDir, DataDirError
+from audiokit.data.datamodule import AudioDataModule
+from audiokit.data.make_trials import make_trials
+from audiokit.inference.trials import read_embeddings, read_scores, read_trials, write_trials
+from audiokit.metrics.verification import eer
+
+TINY_ECAPA = {"_target_": "audiokit.models.speaker.ecapa_tdnn.ECAPATDNN", "embedding_dim": 16,
+              "channels": 16, "mfa_channels": 48, "attention_channels": 8, "se_channels": 8}
+
+
+def test_speaker_labels_come_from_utt2spk(tiny_fsdd):
+    dm = AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
+                         label_file="utt2spk", num_workers=0)
+    speakers = sorted(set(DataDir.load(tiny_fsdd / "train").utt2spk.values()))
+    assert dm.task_kwargs()["labels"] == speakers
+    dm.setup("fit")
+    item = dm.train_set[0]
+    assert speakers[item["label"]] == item["speaker"]
+
+
+def test_trials_are_balanced_deterministic_and_valid(tiny_fsdd):
+    data = DataDir.load(tiny_fsdd / "test")
+    trials = make_trials(data, 40, seed=3)
+    assert trials == make_trials(data, 40, seed=3) != make_trials(data, 40, seed=4)
+    assert len(set(trials)) == 40 and sum(t.target for t in trials) == 20
+    for t in trials:
+        assert (data.utt2spk[t.enroll] == data.utt2spk[t.test]) == t.target and t.enroll != t.test
+    one = DataDir(data.path, {"a": "x"}, utt2spk={"a": "s"})
+    with pytest.raises(DataDirError, match="two speakers"):
+        make_trials(one, 2)
+
+
+def build_task(labels):
+    from audiokit.tasks.speaker import SpeakerTask
+
+    return SpeakerTask(labels, frontend={"_target_": "audiokit.frontends.KaldiFbank",
+                                         "sample_rate": 8000, "n_mels": 24},
+                       model=TINY_ECAPA, loss={"_target_": "audiokit.losses.margin.AAMSoftmax",
+                                               "margin": 0.2, "scale": 30.0},
+                       optim={"_target_": "torch.optim.Adam", "lr": 1e-3})
+
+
+def test_task_trains_and_embeds():
+    task = build_task(["a", "b", "c"])
+    audio, lens = torch.randn(3, 4000), torch.tensor([4000, 3000, 2000])
+    loss = task.training_step({"ids": ["1", "2", "3"], "audio": audio, "audio_lens": lens,
+                               "label": torch.tensor([0, 1, 2])}, 0)
+    loss.backward()
+    assert torch.isfinite(loss) and task.model.embedding_dim == 16
+    task.eval()
+    emb = task.embed(audio, lens)
+    alone = task.embed(audio[2:, :2000], lens[2:])
+    assert emb.shape == (3, 16) and torch.allclose(emb[2], alone[0], atol=1e-4)
+
+
+def test_embedder_writes_embeddings_and_scores(tiny_fsdd, tmp_path):
+    from audiokit.inference.speaker import SpeakerEmbedder
+
+    test = DataDir.load(tiny_fsdd / "test")
+    (tmp_path / "test").mkdir()
+    data = test.write(tmp_path / "test")
+    write_trials(data / "trials", make_trials(test, 20, seed=1))
+    task = build_task(sorted(set(test.utt2spk.values()))).eval()
+    embedder = SpeakerEmbedder(task, 8000)
+    embedder.process_data_dir(str(data), str(tmp_path / "out"))
+    emb = read_embeddings(tmp_path / "out/embeddings.npz")
+    assert set(emb) == set(test.utt_ids) and next(iter(emb.values())).shape == (16,)
+    pairs, scores = read_scores(tmp_path / "out/scores")
+    assert len(pairs) == 20 and np.all(np.abs(scores) <= 1 + 1e-6)
+    e, t = pairs[0]
+    cos = emb[e] @ emb[t] / np.linalg.norm(emb[e]) / np.linalg.norm(emb[t])
+    assert scores[0] == pytest.approx(cos, abs=1e-5)
+    with pytest.raises(DataDirError, match="too short for an embedding"):
+        SpeakerEmbedder(task, 8000, min_seconds=5.0).process_data_dir(str(data), str(tmp_path / "x"))
+
+
+def test_score_sv_matches_eer_and_writes_results(tmp_path):
+    rng = np.random.default_rng(0)
+    trials_path, scores_path = tmp_path / "trials", tmp_path / "infer/test/scores"
+    scores_path.parent.mkdir(parents=True)
+    labels = rng.integers(0, 2, 200)
+    scores = rng.normal(labels * 2.0, 1.0)
+    trials_path.write_text("".join(f"e{i} t{i} {'target' if y else 'nontarget'}\n"
+                                   for i, y in enumerate(labels)))
+    # scored in another order than the trial list: pairing is by (enroll, test)
+    scores_path.write_text("".join(f"e{i} t{i} {scores[i]:.6f}\n" for i in reversed(range(200))))
+    proc = subprocess.run([sys.executable, "-m", "audiokit.cli.score", "task=sv",
+                           f"ref={trials_path}", f"hyp={scores_path}", f"exp_dir={tmp_path}/exp"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "exp/scores/test/report.json").read_text())
+    assert report["eer"] == pytest.approx(eer(np.round(scores, 6), labels)[0], abs=1e-9)
+    assert (tmp_path / "exp/scores/test/det.png").stat().st_size > 1000
+    assert "| EER |" in (tmp_path / "exp/RESULTS.md").read_text()
+    assert len(read_trials(trials_path)) == 200
+    scores_path.write_text("e0 t0 0.5\n")
+    short = subprocess.run([sys.executable, "-m", "audiokit.cli.score", "task=sv",
+                            f"ref={trials_path}", f"hyp={scores_path}"], capture_output=True,
+                           text=True)
+    assert short.returncode != 0 and "unscored" in short.stderr
