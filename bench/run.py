@@ -253,7 +253,7 @@ def bench_train(tmp: Path, experiment: str, trainer_config: str, data: Path,
         "precision": str(cfg.trainer.precision),
         "utts_per_s": round(utts_per_s, 1),
         "model_tflops_per_s": round(model_flops / 1e12, 3),
-        "audio_s_per_s": round(meter.secs / meter.elapsed, 1),
+        "audio_s_per_s": round(meter.secs * trainer.world_size / meter.elapsed, 1),
         "num_parameters": sum(p.numel() for p in task.parameters()),
     } | peak_rss_mb()
 
