@@ -15,13 +15,7 @@ ASR_STAGES=(
 asr_setup() {
   token_dir="$exp_dir/tokens"    # per experiment: the token list belongs to the model
   lm_dir="$exp_dir/lm"
-  # Outputs are named after each test set's folder (infer/<name>_<mode>): names must differ.
-  local t dup
-  dup=$(for t in $test_sets; do basename "$t"; done | sort | uniq -d | head -1)
-  if [ -n "$dup" ]; then
-    echo "$0: two test sets are both named '$dup'; give them distinct folder names (e.g. symlinks)" >&2
-    exit 2
-  fi
+  require_distinct_test_names  # outputs go to infer/<name>_<mode>
 }
 
 stage_tokens() {

@@ -11,13 +11,7 @@ SEP_STAGES=(
 )
 
 sep_setup() {
-  # Outputs are named after each test set's folder (infer/<name>): names must differ.
-  local t dup
-  dup=$(for t in $test_sets; do basename "$t"; done | sort | uniq -d | head -1)
-  if [ -n "$dup" ]; then
-    echo "$0: two test sets are both named '$dup'; give them distinct folder names (e.g. symlinks)" >&2
-    exit 2
-  fi
+  require_distinct_test_names  # outputs go to infer/<name>
 }
 
 stage_train() {

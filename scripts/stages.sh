@@ -76,6 +76,17 @@ use_data_sets() {
   [ -n "$valid_set" ] && [ -n "$test_sets" ] || { echo "$0: --train-set needs --valid-set and --test-sets" >&2; exit 2; }
 }
 
+# require_distinct_test_names: outputs are named after each test set's folder, so two test
+# sets with the same folder name would overwrite each other's outputs.
+require_distinct_test_names() {
+  local t dup
+  dup=$(for t in $test_sets; do basename "$t"; done | sort | uniq -d | head -1)
+  if [ -n "$dup" ]; then
+    echo "$0: two test sets are both named '$dup'; give them distinct folder names (e.g. symlinks)" >&2
+    exit 2
+  fi
+}
+
 # require FILE HINT: fail loudly when a stage's input is missing.
 require() {
   [ -e "$1" ] || { echo "$0: missing $1 ($2)" >&2; exit 1; }
