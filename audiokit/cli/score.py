@@ -4,6 +4,7 @@
     audiokit-score task=asr ref=data/test/text hyp=E/infer/test_ctc_greedy/text exp_dir=E
     audiokit-score task=sep ref=data/test hyp=E/infer/test exp_dir=E metrics=[si_snr,si_snri,sdri,pesq_nb,stoi]
     audiokit-score task=sv ref=data/test/trials hyp=E/infer/test/scores exp_dir=E
+    audiokit-score task=diar ref=data/test/rttm hyp=E/infer/test/rttm exp_dir=E collars=[0.25,0]
 
 Prints the headline figures; with ``exp_dir`` also writes ``E/scores/<name>/`` (report.json,
 plots; for asr ``errors.txt``, the word alignments of every utterance with an error) and
@@ -23,6 +24,13 @@ for one source). Per utterance as in :func:`audiokit.metrics.separation.score_ut
 those means are over the rest, with the count. An utterance that cannot be scored at all
 (silent reference, lengths that differ) is an error naming it, or with ``skip_invalid=true``
 is left out and listed in the report - never a NaN in the summary.
+
+diar (diarization): ``ref`` and ``hyp`` are RTTM files (:mod:`audiokit.data.rttm`). DER with
+its parts (missed speech, false alarm, speaker confusion) and JER at each of ``collars``
+(seconds on EACH side of a reference boundary, md-eval's convention; overlapped speech is
+scored), pooled over recordings, as in :mod:`audiokit.metrics.diarization`; per recording in
+``per_recording.csv``. A reference recording with no hypothesis turns is an error naming it,
+or with ``missing=miss`` is scored as all missed.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from audiokit.utils.results import write_results_md
 
 @dataclass
 class ScoreConfig:
-    task: str = "???"              # cls | asr | sep | sv
+    task: str = "???"              # cls | asr | sep | sv | diar
     ref: str = "???"
     hyp: str = "???"
     exp_dir: str | None = None     # where scores/ and RESULTS.md go; None = print only
@@ -56,6 +64,10 @@ class ScoreConfig:
     # sep only
     metrics: list[str] = field(default_factory=lambda: ["si_snr", "si_snri", "sdr", "sdri"])
     skip_invalid: bool = False     # leave out (and list) utterances that cannot be scored
+    # diar only
+    collars: list[float] = field(default_factory=lambda: [0.25, 0.0])  # s each side (md-eval)
+    missing: str = "error"         # a recording without hypothesis turns: error | miss
+    uem: str | None = None         # diar: scored regions per recording (reco channel start end)
 
 
 def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
@@ -241,8 +253,45 @@ def score_verification(cfg, out_dir: Path | None) -> dict:
     return report
 
 
+def score_diarization(cfg, out_dir: Path | None) -> dict:
+    """DER (and its parts, and JER) of an RTTM hypothesis at each collar."""
+    from audiokit.data.rttm import read_rttm
+    from audiokit.metrics.diarization import diarization_error, read_uem
+
+    collars = [float(c) for c in cfg.collars]
+    if not collars or min(collars) < 0:
+        sys.exit(f"audiokit-score: collars must be a non-empty list of seconds >= 0, got "
+                 f"{collars}")
+    ref, hyp = read_rttm(cfg.ref), read_rttm(cfg.hyp)  # RttmError names the file and line
+    if not ref:
+        sys.exit(f"audiokit-score: {cfg.ref}: no SPEAKER lines, nothing to score")
+    try:
+        uem = read_uem(cfg.uem) if cfg.uem else None
+        results = [diarization_error(ref, hyp, c, missing=cfg.missing, jer=True, uem=uem)
+                   for c in collars]
+    except ValueError as e:
+        sys.exit(f"audiokit-score: {cfg.hyp} against {cfg.ref}: error: {e}")
+    for r in results:  # a collar wider than the turns scores (almost) nothing: say so
+        if r["total_s"] < 0.5 * r["reference_s"]:
+            print(f"audiokit-score: warning: collar {r['collar']:g} s leaves "
+                  f"{100 * r['total_s'] / max(r['reference_s'], 1e-9):.0f} % of the reference "
+                  "speech to score (turns shorter than the no-score zone); its DER says little")
+    report = {"num_utts": len(ref), "num_recordings": len(ref), "missing": results[0]["missing"],
+              "collars": [{k: v for k, v in r.items() if k not in ("recordings", "missing")}
+                          for r in results]}
+    if out_dir is not None:
+        columns = ["der", "missed", "false_alarm", "confusion", "jer", "total_s"]
+        lines = [",".join(["recording", "collar", *columns])]
+        for r in results:
+            lines += [",".join([reco, f"{r['collar']:g}", *(f"{row[c]:.4f}" for c in columns)])
+                      for reco, row in r["recordings"].items()]
+        (out_dir / "per_recording.csv").write_text("\n".join(lines) + "\n")
+        report["per_recording_file"] = "per_recording.csv"
+    return report
+
+
 SCORERS = {"cls": score_classification, "asr": score_asr, "sep": score_separation,
-           "sv": score_verification}
+           "sv": score_verification, "diar": score_diarization}
 
 # The line printed for each scored set.
 HEADLINES = {
@@ -252,6 +301,9 @@ HEADLINES = {
     "sep": lambda r: ", ".join(f"{k} {v:.2f}" for k, v in r["metrics"].items() if k != "num_utts"),
     "sv": lambda r: f"EER {100 * r['eer']:.2f} %, minDCF(0.01) {r['min_dcf_0.01']:.3f}, "
                     f"minDCF(0.05) {r['min_dcf_0.05']:.3f}",
+    "diar": lambda r: "; ".join(
+        f"collar {c['collar']:g} s: DER {c['der']:.2f} % (miss {c['missed']:.2f}, FA "
+        f"{c['false_alarm']:.2f}, conf {c['confusion']:.2f})" for c in r["collars"]),
 }
 
 

@@ -92,8 +92,29 @@ def _verification_section(r: dict) -> list[str]:
     return lines
 
 
+def _diarization_section(r: dict) -> list[str]:
+    """DER and its parts at each collar (md-eval convention: seconds on each side)."""
+    lines = ["| collar (s) | DER | missed | false alarm | confusion | JER | scored speech (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for c in r["collars"]:
+        lines.append(f"| {c['collar']:g} | {c['der']:.2f} | {c['missed']:.2f} | "
+                     f"{c['false_alarm']:.2f} | {c['confusion']:.2f} | {c.get('jer', 0):.2f} | "
+                     f"{c['total_s']:.1f} ({100 * c['total_s'] / max(c['reference_s'], 1e-9):.0f}"
+                     " % of all) |")
+    lines += ["", f"{r['num_recordings']} recordings; DER, its parts and JER in % of scored "
+              "speech (overlapped speech scored), pooled over recordings; the collar is the "
+              "no-score zone on each side of a reference boundary (md-eval's convention)."]
+    if r.get("missing"):
+        lines += ["", f"No hypothesis for {len(r['missing'])} recording(s), scored as all "
+                  f"missed: {', '.join(r['missing'][:10])}."]
+    if r.get("per_recording_file"):
+        path = f"scores/{r['name']}/{r['per_recording_file']}"
+        lines += ["", f"Per recording: [{path}]({path})."]
+    return lines
+
+
 SECTIONS = {"cls": _classification_section, "asr": _asr_section, "sep": _separation_section,
-            "sv": _verification_section}
+            "sv": _verification_section, "diar": _diarization_section}
 
 
 def write_results_md(exp_dir: Path) -> Path:
