@@ -3,10 +3,12 @@
     audiokit-infer exp_dir=E data_dir=D output_dir=O [device=cuda] [on_bad_audio=skip]
     audiokit-infer exp_dir=E data_dir=D output_dir=O decoding.mode=joint decoding.beam=10 \
         [lm_exp_dir=L decoding.lm_weight=0.3]                     # ASR search settings
+    audiokit-infer exp_dir=E data_dir=D output_dir=O diarization.oracle_num_speakers=true
 
 Writes Kaldi-style outputs in O (classification: O/utt2label; ASR: O/text and O/nbest;
 separation: wav files + O/spk1.scp ..; enhancement: O/wav.scp; speaker: O/embeddings.npz and,
-when D has a trials file, O/scores: ``enroll test score``, AS-normed with cohort_dir=C).
+when D has a trials file, O/scores: ``enroll test score``, AS-normed with cohort_dir=C;
+diarization: O/rttm, with ``diarization.*`` settings, see audiokit.inference.diarization).
 ``decoding.*`` overrides the search settings stored with an ASR model (its task.decoding).
 """
 
@@ -33,6 +35,7 @@ class InferConfig:
     decoding: dict = field(default_factory=dict)  # ASR: mode, beam, ctc_weight, lm_weight, ...
     lm_exp_dir: str | None = None  # ASR: an LM experiment for shallow fusion
     cohort_dir: str | None = None  # speaker: AS-norm the trial scores against these speakers
+    diarization: dict = field(default_factory=dict)  # diarization: threshold, clustering, ...
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir}
     if cfg.cohort_dir:
         options["cohort_dir"] = cfg.cohort_dir
+    if cfg.diarization:
+        options["diarization"] = dict(cfg.diarization)
     pipeline = get_class(task.inference)(task, int(train_cfg.data.sample_rate), cfg.device,
                                          **options)
     skipped = pipeline.process_data_dir(

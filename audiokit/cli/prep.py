@@ -7,7 +7,11 @@
     audiokit-prep voxceleb --root $VOXCELEB --out data   # voxceleb1_dev, voxceleb1_test (+ trials)
     audiokit-prep librimix --root $LIBRIMIX --out data --mix-type both  # train_100, dev, test
     audiokit-prep wham --root $WHAMR --out data --task sep_noisy --reverb  # WHAMR! tr, cv, tt
+    audiokit-prep ami --audio-root $AMI_ROOT --setup-root $AMI_SETUP --out data  # train, dev, test + rttm
     audiokit-prep mix data/train --out data/mix_train -n 2000 --levels -5:5 --mode max  # any dir
+    audiokit-prep fsdd-conversations --root $FSDD_ROOT --out data  # 2-speaker talks (diarization)
+    audiokit-prep conversations data/train --out data/conv_train -n 500 --num-speakers 2 \
+        --beta 2 --mode turns --overlap-prob 0.3 --seed 0  # conversations of any dir (+ rttm)
     audiokit-prep folder --audio-dir DIR --out data/mine     # any folder of audio -> data dir
     audiokit-prep validate data/train data/valid             # read every file, name the bad ones
     audiokit-prep stats --out exp/cmvn.json -- experiment=cls/fsdd_cnn   # global CMVN stats
@@ -103,6 +107,25 @@ def cmd_wham(args: argparse.Namespace) -> None:
         sys.exit(f"audiokit-prep wham: error: {e}")
     for d in dirs.values():
         print(f"  {d.path}: {len(d)} mixtures, {sum(d.utt2dur.values()) / 3600:.2f} h")
+
+
+def cmd_ami(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import ami
+
+    splits = [s for s in args.splits.split(",") if s]
+    try:
+        dirs = ami.prepare(Path(args.audio_root), Path(args.setup_root), Path(args.out), args.mic,
+                           splits, reference=args.reference, skip_missing=args.skip_missing,
+                           num_workers=args.num_workers)
+    except (AudioError, ValueError) as e:  # DataDirError (a ValueError) names file and meeting
+        sys.exit(f"audiokit-prep ami: error: {e}")
+    for d in dirs.values():
+        counts = [int(n) for n in d.extra["reco2num_spk"].values()]
+        uem = ", uem" if (d.path / "uem").is_file() else ""
+        spk = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+        print(f"  {d.path}: {len(d)} meeting(s), {spk} speakers each, "
+              f"{sum(d.utt2dur.values()) / 3600:.2f} h, rttm{uem}")
 
 
 def cmd_trials(args: argparse.Namespace) -> None:
@@ -220,6 +243,139 @@ def cmd_mix(args: argparse.Namespace) -> None:
           f"{sum(d.utt2dur.values()) / 60:.1f} min")
 
 
+# fsdd-conversations: split -> ((recording index lo, hi), conversations), as the other FSDD
+# sets (no recording feeds two splits). The settings give 2-speaker conversations of about
+# 10.5 s with a 14-15 % overlap ratio (measured on 300 train / 100 test conversations): a turn
+# is 1-4 digits (~0.37 s of speech each, 0.1 s mean pauses between them), 4-6 turns per
+# speaker, 0.4 s mean pauses between turns, and 80 % of turns overlapping the previous one by
+# 30-80 % of the shorter turn.
+FSDD_CONVERSATION_SPLITS = {"train": ((10, 50), 1000), "valid": ((5, 10), 100),
+                            "test": ((0, 5), 100)}
+FSDD_CONVERSATION_DEFAULTS = {"mode": "turns", "beta": 0.4, "overlap_prob": 0.8,
+                              "overlap_fraction": "0.3:0.8", "utts_per_speaker": "4:6",
+                              "utts_per_turn": "1:4", "turn_pause": 0.1, "snr": "10:20"}
+
+
+def _count_or_range(text: str, what: str) -> int | tuple[int, int]:
+    """``N`` or ``lo:hi`` (positive integers)."""
+    lo, sep, hi = text.partition(":")
+    try:
+        value = (int(lo), int(hi)) if sep else int(lo)
+    except ValueError:
+        sys.exit(f"audiokit-prep: {what} must be N or lo:hi (integers), got {text!r}")
+    if min(value if sep else (value,)) < 1 or (sep and value[0] > value[1]):
+        sys.exit(f"audiokit-prep: {what} must be positive (lo <= hi), got {text!r}")
+    return value
+
+
+def _conversation_options(args: argparse.Namespace) -> dict:
+    """The plan_conversations settings from the shared conversation options."""
+    snr = None if args.snr.lower() in ("none", "off", "") else _float_range(args.snr, "--snr")
+    return {"num_speakers": _count_or_range(args.num_speakers, "--num-speakers"),
+            "utts_per_speaker": _count_or_range(args.utts_per_speaker, "--utts-per-speaker"),
+            "utts_per_turn": _count_or_range(args.utts_per_turn, "--utts-per-turn"),
+            "turn_pause": args.turn_pause,
+            "beta": args.beta, "mode": args.mode, "overlap_prob": args.overlap_prob,
+            "overlap_fraction": _float_range(args.overlap_fraction, "--overlap-fraction"),
+            "snr_range": snr, "noise_kinds": tuple(args.noise_kinds.split(","))}
+
+
+def _print_conversations(d, stats: dict) -> None:
+    print(f"  {d.path}: {stats['num_recordings']} conversations, {60 * stats['hours']:.1f} min "
+          f"(mean {stats['duration_s']['mean']:.1f} s), overlap ratio "
+          f"{100 * stats['overlap_ratio']:.1f} %, speech {100 * stats['speech_fraction']:.0f} % "
+          f"of the time, {stats['turns_per_recording']:.1f} turns each")
+
+
+def cmd_conversations(args: argparse.Namespace) -> None:
+    """Simulated conversations (reference rttm) of any single-speaker data dir (utt2spk)."""
+    from audiokit.data.datadir import DataDir, DataDirError
+    from audiokit.data.simulation.conversations import make_conversation_dir
+
+    if args.n < 1:
+        sys.exit(f"audiokit-prep conversations: -n must be positive, got {args.n}")
+    options = _conversation_options(args)
+    src = DataDir.load(args.src_dir)
+    try:
+        d, stats = make_conversation_dir(src, args.out, args.n, sample_rate=args.sample_rate,
+                                         seed=args.seed, threshold_db=args.trim_db, **options)
+    except DataDirError:
+        raise
+    except ValueError as e:  # e.g. more speakers per conversation than the dir has
+        sys.exit(f"audiokit-prep conversations: {args.src_dir}: error: {e}")
+    _print_conversations(d, stats)
+
+
+def cmd_fsdd_conversations(args: argparse.Namespace) -> None:
+    """2-speaker FSDD conversations: out/{train,valid,test} with reference rttm files."""
+    from audiokit.data.corpora.fsdd import load_recordings
+    from audiokit.data.corpora.fsdd_mixtures import SAMPLE_RATE, recordings_dir, split_seed
+    from audiokit.data.datadir import DataDirError
+    from audiokit.data.simulation.conversations import make_conversation_dir
+
+    splits = dict(FSDD_CONVERSATION_SPLITS)
+    for name, index, count in (("train", args.train_index, args.train_count),
+                               ("valid", args.valid_index, args.valid_count),
+                               ("test", args.test_index, args.test_count)):
+        lo_hi, default_count = splits[name]
+        splits[name] = (_index_range(index) if index else lo_hi,
+                        default_count if count is None else count)
+    options = _conversation_options(args)
+    speakers = args.speakers.split(",") if args.speakers else None
+    root = Path(args.root) if args.root else None
+    # single-speaker dirs of each split in memory, as fsdd-mix makes them: nothing to clean up
+    root, recordings = load_recordings(root, Path(args.out), speakers, Path(args.download_dir))
+    for name, ((lo, hi), count) in splits.items():
+        chosen = [r for r in recordings if lo <= r.index < hi]
+        if not chosen:
+            raise DataDirError(f"{root}: split '{name}' (index {lo}..{hi - 1}) is empty")
+        src = recordings_dir(chosen, chosen[0].path.parent)
+        info = {"corpus": "fsdd", "split": name, "index_range": [lo, hi], "base_seed": args.seed}
+        try:
+            d, stats = make_conversation_dir(src, Path(args.out) / name, count,
+                                             sample_rate=SAMPLE_RATE,
+                                             seed=split_seed(args.seed, name),
+                                             threshold_db=args.trim_db, info=info, **options)
+        except DataDirError:
+            raise
+        except ValueError as e:
+            sys.exit(f"audiokit-prep fsdd-conversations: split '{name}': error: {e}")
+        _print_conversations(d, stats)
+
+
+def _conversation_args(p: argparse.ArgumentParser, defaults: dict,
+                       count_flags: tuple[str, ...] = ("--num-speakers",)) -> None:
+    """Options shared by conversations and fsdd-conversations (defaults differ)."""
+    p.add_argument(*count_flags, dest="num_speakers", default="2",
+                   help="speakers per conversation: N or lo:hi (default %(default)s)")
+    p.add_argument("--utts-per-speaker", default=defaults["utts_per_speaker"],
+                   help="utterances per speaker (turns mode: turns per speaker), N or lo:hi "
+                   "(default %(default)s)")
+    p.add_argument("--utts-per-turn", default=defaults.get("utts_per_turn", "1"),
+                   help="turns: utterances in one turn, N or lo:hi (default %(default)s)")
+    p.add_argument("--turn-pause", type=float, default=defaults.get("turn_pause", 0.1),
+                   help="turns: mean pause between the utterances of a turn, seconds "
+                   "(default %(default)s)")
+    p.add_argument("--mode", default=defaults["mode"], choices=["eend", "turns"],
+                   help="eend: one track per speaker (EEND's simulation); turns: alternating "
+                   "turns with controlled overlap (default %(default)s)")
+    p.add_argument("--beta", type=float, default=defaults["beta"],
+                   help="mean pause before an utterance, seconds (default %(default)s)")
+    p.add_argument("--overlap-prob", type=float, default=defaults["overlap_prob"],
+                   help="turns: share of turns starting before the previous ends "
+                   "(default %(default)s)")
+    p.add_argument("--overlap-fraction", default=defaults["overlap_fraction"],
+                   help="turns: overlap as a fraction of the shorter turn, lo:hi "
+                   "(default %(default)s)")
+    p.add_argument("--snr", default=defaults["snr"],
+                   help="noise SNR range in dB against the speech, lo:hi, or none "
+                   "(default %(default)s)")
+    p.add_argument("--noise-kinds", default="white,pink,brown")
+    p.add_argument("--trim-db", type=float, default=-30.0,
+                   help="silent edges of each utterance: frames this far below its loudest "
+                   "frame are cut (default %(default)s)")
+
+
 def _allow_negative_ranges(parser: argparse.ArgumentParser) -> None:
     # argparse takes "-5:5" for an option flag; let such ranges through as values.
     parser._negative_number_matcher = re.compile(r"^-\d*\.?\d+(:-?\d*\.?\d+)?$")
@@ -297,7 +453,8 @@ def cmd_stats(args: argparse.Namespace) -> None:
         print(f"  frontend {cfg.frontend._target_} uses no CMVN statistics: nothing to compute")
         return
     data_dir = args.data_dir or cfg.data.train_dir
-    dataset = AudioDataset(data_dir, cfg.data.sample_rate, downmix=cfg.data.downmix)
+    downmix = bool(cfg.data.get("downmix", False))  # not every data module has the option
+    dataset = AudioDataset(data_dir, cfg.data.sample_rate, downmix=downmix)
     sampler = DurationBatchSampler(dataset.durations, cfg.data.max_batch_seconds, shuffle=False)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_audio,
                         num_workers=cfg.data.num_workers)
@@ -407,6 +564,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
     p.set_defaults(func=cmd_wham)
 
+    p = sub.add_parser("ami", help="AMI meetings (AMI-diarization-setup) -> train, dev, test "
+                       "(wav.scp, rttm, uem)")
+    p.add_argument("--audio-root", required=True,
+                   help="the amicorpus folder (<meeting>/audio/<meeting>.Mix-Headset.wav), "
+                   "or the folder holding it")
+    p.add_argument("--setup-root", required=True,
+                   help="a copy of AMI-diarization-setup (lists/, only_words/rttms/, uems/)")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--mic", default="headset-mix", choices=["headset-mix", "array1-01"],
+                   help="headset-mix: Mix-Headset.wav; array1-01: far field, Array1-01.wav")
+    p.add_argument("--reference", default="only_words",
+                   choices=["only_words", "word_and_vocalsounds"], help="which reference RTTMs")
+    p.add_argument("--splits", default="train,dev,test", help="comma-separated (default: "
+                   "%(default)s)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out (and list) listed meetings without audio instead of failing")
+    p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
+    p.set_defaults(func=cmd_ami)
+
     p = sub.add_parser("fsdd-strings", help="connected-digit strings from FSDD (ASR data dirs)")
     _fsdd_source_args(p)
     p.add_argument("--train-count", type=int, help="strings per speaker (default 400)")
@@ -460,6 +636,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, help="default: the rate of the first file")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_mix)
+    _allow_negative_ranges(p)
+
+    p = sub.add_parser("conversations", help="simulated conversations (with reference rttm) "
+                       "of any data dir with utt2spk (diarization)")
+    p.add_argument("src_dir", help="single-speaker data dir (wav.scp, utt2spk)")
+    p.add_argument("--out", required=True, help="conversation data dir to write (wavs in OUT/wav)")
+    p.add_argument("-n", type=int, required=True, help="number of conversations")
+    _conversation_args(p, {"mode": "eend", "beta": 2.0, "overlap_prob": 0.3,
+                           "overlap_fraction": "0.1:0.6", "utts_per_speaker": "5:10",
+                           "snr": "none"}, ("--num-speakers", "--speakers"))
+    p.add_argument("--sample-rate", type=int, help="default: the rate of the first file")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_conversations)
+    _allow_negative_ranges(p)
+
+    p = sub.add_parser("fsdd-conversations", help="2-speaker FSDD conversations with reference "
+                       "rttm (diarization data dirs)")
+    _fsdd_source_args(p)
+    p.add_argument("--train-count", type=int, help="conversations (default 1000)")
+    p.add_argument("--valid-count", type=int, help="default 100")
+    p.add_argument("--test-count", type=int, help="default 100")
+    p.add_argument("--speakers", help="comma-separated subset of speakers")
+    _conversation_args(p, FSDD_CONVERSATION_DEFAULTS)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_fsdd_conversations)
     _allow_negative_ranges(p)
 
     p = sub.add_parser("folder", help="a data dir from every .wav/.flac under a folder")

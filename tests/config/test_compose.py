@@ -31,6 +31,7 @@ CLASSIFICATION_MODELS = ["ast", "resnet"]
 ASR_MODELS = ["conformer", "transformer"]
 SEPARATION_MODELS = ["conv_tasnet", "dccrn", "dprnn", "sepformer", "stft_mask"]
 SPEAKER_MODELS = ["ecapa_tdnn", "resnet34_speaker", "xvector"]
+DIARIZATION_MODELS = ["eend", "vad_net"]
 OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw audio, own test",
                 "whisper_tiny": "whisper experiment"}
 FRONTENDS = [f for f in options("frontend") if f not in ("none", "whisper_logmel")]
@@ -58,6 +59,8 @@ def task_kwargs(experiment: str, digit_tokens, cfg=None) -> dict:
         return {"labels": ["george", "jackson", "theo"]}
     if experiment.startswith(("sep/", "enh/")):
         return {"num_sources": cfg.data.num_sources, "sample_rate": cfg.data.sample_rate}
+    if experiment.startswith("diar/"):
+        return {"sample_rate": cfg.data.sample_rate, "frame_shift": cfg.data.frame_shift}
     return {"tokenizer": digit_tokens[1]}
 
 
@@ -65,8 +68,10 @@ def smoke(task, sample_rate: int) -> None:
     """One forward pass of a freshly built task on a second of noise."""
     from audiokit.tasks.asr import ASRTask
     from audiokit.tasks.classification import ClassificationTask
+    from audiokit.tasks.diarization import DiarizationTask
     from audiokit.tasks.separation import SeparationTask
     from audiokit.tasks.speaker import SpeakerTask
+    from audiokit.tasks.speech_activity import SpeechActivityTask
 
     audio, lens = torch.randn(2, sample_rate), torch.tensor([sample_rate, sample_rate // 2])
     if isinstance(task, SpeakerTask):
@@ -75,6 +80,12 @@ def smoke(task, sample_rate: int) -> None:
     elif isinstance(task, SeparationTask):  # a quarter second: the published models are big
         est = task(audio[:, : sample_rate // 4])
         assert est.shape == (2, task.num_sources, sample_rate // 4) and torch.isfinite(est).all()
+    elif isinstance(task, DiarizationTask):
+        out = task(audio, lens)
+        assert out["logits"].shape[0] == 2 and torch.isfinite(out["logits"]).all()
+    elif isinstance(task, SpeechActivityTask):
+        probs, _ = task(audio, lens)
+        assert probs.shape[-1] == len(task.targets) and ((probs >= 0) & (probs <= 1)).all()
     elif isinstance(task, ClassificationTask):
         assert task(audio, lens).shape == (2, 10)
     elif isinstance(task, ASRTask):
@@ -87,7 +98,8 @@ def smoke(task, sample_rate: int) -> None:
 
 def test_every_model_is_covered():
     assert set(options("model")) == (set(CLASSIFICATION_MODELS + ASR_MODELS + SEPARATION_MODELS
-                                         + SPEAKER_MODELS) | set(OTHER_MODELS))
+                                         + SPEAKER_MODELS + DIARIZATION_MODELS)
+                                        | set(OTHER_MODELS))
 
 
 def test_every_group_has_options():
