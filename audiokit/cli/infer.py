@@ -35,6 +35,8 @@ class InferConfig:
     decoding: dict = field(default_factory=dict)  # ASR: mode, beam, ctc_weight, lm_weight, ...
     lm_exp_dir: str | None = None  # ASR: an LM experiment for shallow fusion
     cohort_dir: str | None = None  # speaker: AS-norm the trial scores against these speakers
+    chunk_seconds: float | None = None  # speaker: embed longer recordings in chunks, averaged;
+                                        # separation: overlap-add chunk (default 8 s)
     diarization: dict = field(default_factory=dict)  # diarization: threshold, clustering, ...
 
 
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir}
     if cfg.cohort_dir:
         options["cohort_dir"] = cfg.cohort_dir
+    if cfg.chunk_seconds:
+        options["chunk_seconds"] = cfg.chunk_seconds
     if cfg.diarization:
         options["diarization"] = dict(cfg.diarization)
     pipeline = get_class(task.inference)(task, int(train_cfg.data.sample_rate), cfg.device,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -97,6 +98,8 @@ class AudioDataModule(pl.LightningDataModule):
         train = DataDir.load(self.train_dir).label_map(self.label_file)
         if train is None:
             return None
+        if self.label_file == "utt2spk":
+            warn_single_recording_speakers(train, self.train_dir)
         return sorted({label for labels in train.values() for label in labels})
 
     def _read_tokenizer(self, token_dir: str) -> dict:
@@ -152,3 +155,14 @@ class AudioDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.valid_set, shuffle=False)
+
+
+def warn_single_recording_speakers(utt2spk: dict[str, list[str]], data_dir: str) -> None:
+    """Speakers with one training recording are kept (their class still pushes the others
+    away), but the model learns nothing about how they vary: say which they are."""
+    counts = Counter(labels[0] for labels in utt2spk.values())
+    single = sorted(spk for spk, n in counts.items() if n == 1)
+    if single:
+        log.warning("%s: %d speaker(s) have a single training recording (kept; their "
+                    "embeddings will generalise poorly): %s", data_dir, len(single),
+                    ", ".join(single[:20]) + (" ..." if len(single) > 20 else ""))

@@ -11,7 +11,12 @@ from audiokit.data.audio import audio_duration
 from audiokit.data.datadir import DataDir, DataDirError, write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
-from audiokit.inference.scoring import as_norm_trials, cosine_scores, speaker_cohort
+from audiokit.inference.scoring import (
+    as_norm_trials,
+    cosine_scores,
+    l2_normalize,
+    speaker_cohort,
+)
 from audiokit.inference.trials import read_trials, write_embeddings, write_scores
 
 
@@ -23,12 +28,17 @@ class SpeakerEmbedder:
     (``enroll test score``, cosine similarity; AS-norm against ``cohort_dir``'s speakers
     when given). Recordings shorter than ``min_seconds`` give too few frames for an
     embedding: they are an error naming them (or skipped and listed with on_bad_audio=skip).
+    With ``chunk_seconds``, longer recordings are embedded in chunks of that length (the last
+    one ending at the recording's end) whose length-normalised embeddings are averaged: the
+    length the model was trained on, and bounded memory for long recordings.
     """
 
     def __init__(self, task, sample_rate: int, device: str = "cpu", min_seconds: float = 0.1,
-                 cohort_dir: str | None = None, top_n: int = 300) -> None:
+                 cohort_dir: str | None = None, top_n: int = 300,
+                 chunk_seconds: float | None = None) -> None:
         self.task, self.sample_rate, self.device = task, sample_rate, device
         self.min_seconds, self.cohort_dir, self.top_n = min_seconds, cohort_dir, top_n
+        self.chunk = round(chunk_seconds * sample_rate) if chunk_seconds else None
 
     @classmethod
     def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> SpeakerEmbedder:
@@ -37,8 +47,21 @@ class SpeakerEmbedder:
 
     @torch.inference_mode()
     def embed_batch(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> np.ndarray:
+        if self.chunk is not None and int(audio_lens.max()) > self.chunk:
+            return np.stack([self._embed_chunked(a[:n]) for a, n in
+                             zip(audio, audio_lens.tolist(), strict=True)])
         emb = self.task.embed(audio.to(self.device), audio_lens.to(self.device))
         return emb.float().cpu().numpy()
+
+    def _embed_chunked(self, waveform: torch.Tensor) -> np.ndarray:
+        total, chunk = waveform.shape[-1], self.chunk
+        if total <= chunk:
+            return self.embed_batch(waveform[None], torch.tensor([total]))[0]
+        starts = [*range(0, total - chunk, chunk), total - chunk]
+        pieces = torch.stack([waveform[s : s + chunk] for s in starts])
+        emb = self.task.embed(pieces.to(self.device),
+                              torch.full((len(starts),), chunk, device=self.device))
+        return l2_normalize(emb.float().cpu().numpy()).mean(0)
 
     def __call__(self, waveform: torch.Tensor) -> np.ndarray:
         return self.embed_batch(waveform[None], torch.tensor([waveform.shape[-1]]))[0]

@@ -31,6 +31,15 @@ def test_speaker_labels_come_from_utt2spk(tiny_fsdd):
     assert speakers[item["label"]] == item["speaker"]
 
 
+def test_speakers_with_one_training_recording_are_named(caplog):
+    from audiokit.data.datamodule import warn_single_recording_speakers
+
+    utt2spk = {"a1": ["alice"], "a2": ["alice"], "b1": ["bob"], "c1": ["carol"]}
+    warn_single_recording_speakers(utt2spk, "data/train")
+    assert "data/train: 2 speaker(s) have a single training recording" in caplog.text
+    assert "bob, carol" in caplog.text
+
+
 def test_trials_are_balanced_deterministic_and_valid(tiny_fsdd):
     data = DataDir.load(tiny_fsdd / "test")
     trials = make_trials(data, 40, seed=3)
@@ -85,6 +94,24 @@ def test_embedder_writes_embeddings_and_scores(tiny_fsdd, tmp_path):
     assert scores[0] == pytest.approx(cos, abs=1e-5)
     with pytest.raises(DataDirError, match="too short for an embedding"):
         SpeakerEmbedder(task, 8000, min_seconds=5.0).process_data_dir(str(data), str(tmp_path / "x"))
+
+
+def test_chunked_embedding_is_the_mean_of_normalised_chunk_embeddings():
+    from audiokit.inference.scoring import l2_normalize
+    from audiokit.inference.speaker import SpeakerEmbedder
+
+    task = build_task(["a", "b"]).eval()
+    whole = SpeakerEmbedder(task, 8000)
+    chunked = SpeakerEmbedder(task, 8000, chunk_seconds=0.5)
+    wav = torch.randn(2 * 8000 + 1000)  # 2.125 s: chunks at 0, 0.5, 1.0, 1.5 and 1.625 s
+    starts = [0, 4000, 8000, 12000, len(wav) - 4000]
+    expected = l2_normalize(np.stack([whole(wav[s : s + 4000]) for s in starts])).mean(0)
+    assert np.allclose(chunked(wav), expected, atol=1e-5)
+    short = wav[:3000]  # shorter than a chunk: embedded whole
+    assert np.allclose(chunked(short), whole(short), atol=1e-6)
+    batch = torch.stack([wav, torch.nn.functional.pad(short, (0, len(wav) - 3000))])
+    both = chunked.embed_batch(batch, torch.tensor([len(wav), 3000]))
+    assert np.allclose(both, np.stack([expected, whole(short)]), atol=1e-5)
 
 
 def test_score_sv_matches_eer_and_writes_results(tmp_path):
