@@ -241,7 +241,7 @@ def run_recipe(*args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("AMI_ROOT", "AMI_SETUP_ROOT")}
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     return subprocess.run([str(REPO / "recipes/ami/diar/run.sh"), *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=1200)
 
 
 def test_recipe_stage_1(tree, tmp_path):

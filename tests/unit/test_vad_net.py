@@ -75,3 +75,17 @@ def test_overfits_toy_speech_task():
         logits, _ = model.eval()(test_feats, torch.full((8,), 120))
     accuracy = ((logits[..., 0] > 0).float() == test_labels).float().mean()
     assert accuracy > 0.95
+
+
+def test_subsampling_keeps_every_sth_frame():
+    import torch
+
+    from audiokit.models.diarization.vad_net import VADNet
+
+    net = VADNet(8, hidden_dim=8, subsampling=4).eval()
+    feats, lens = torch.randn(2, 10, 8), torch.tensor([10, 5])
+    logits, out_lens = net(feats, lens)
+    assert logits.shape == (2, 3, 1) and out_lens.tolist() == [3, 2]
+    assert (logits[1, 2:] == 0).all()  # padding frames stay 0
+    alone, _ = net(feats[1:, :5], lens[1:])
+    assert torch.allclose(alone[0], logits[1, :2], atol=1e-5)

@@ -32,8 +32,9 @@ class VADNet(nn.Module):
     """Frame-level speech activity: ``[B, T, F]`` features -> ``[B, T, num_outputs]`` logits.
 
     Two conv blocks see a short context (kernel 5 = +-2 frames each); a bidirectional GRU
-    sees the whole utterance; a linear layer scores each frame. There is no subsampling, so
-    output frame t is input frame t and frame labels line up. ``num_outputs=1`` is a VAD (apply
+    sees the whole utterance; a linear layer scores each frame. With ``subsampling=s`` the GRU
+    (the costly, sequential part) runs on every s-th conv output: output frame k is input frame
+    k * s, as :func:`audiokit.tasks.diarization.align_labels` expects; s=1 keeps every frame. ``num_outputs=1`` is a VAD (apply
     a sigmoid, then :func:`audiokit.inference.vad.binarize`); more outputs give per-speaker
     activities, as EEND-style models need. About 160k parameters with the defaults and 40 bins.
 
@@ -44,6 +45,7 @@ class VADNet(nn.Module):
         num_outputs: scores per frame.
         dropout: after each conv block and between GRU layers.
         kernel_size: conv kernel (odd).
+        subsampling: keep every s-th frame after the convs.
     """
 
     def __init__(
@@ -54,8 +56,12 @@ class VADNet(nn.Module):
         num_outputs: int = 1,
         dropout: float = 0.1,
         kernel_size: int = 5,
+        subsampling: int = 1,
     ) -> None:
         super().__init__()
+        if subsampling < 1:
+            raise ValueError(f"subsampling must be >= 1, got {subsampling}")
+        self.subsampling = subsampling
         self.input_dim = input_dim
         self.num_outputs = num_outputs
         self.convs = nn.ModuleList([
@@ -68,7 +74,7 @@ class VADNet(nn.Module):
 
     def forward(self, feats: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         """``feats`` [B, T, F] (frames ``t >= lens[b]`` are padding), ``lens`` [B] ->
-        (logits [B, T, num_outputs], with 0 on padding frames; ``lens`` unchanged)."""
+        (logits [B, ceil(T / s), num_outputs], 0 on padding frames; lens ceil(lens / s))."""
         if feats.shape[-1] != self.input_dim:
             raise ValueError(f"expected {self.input_dim} feature bins, got {feats.shape[-1]}")
         total = feats.shape[1]
@@ -76,6 +82,11 @@ class VADNet(nn.Module):
         x = feats
         for conv in self.convs:
             x = conv(x, mask)
+        if self.subsampling > 1:
+            s = self.subsampling
+            x, lens = x[:, ::s], (lens + s - 1) // s
+            total = x.shape[1]
+            mask = lengths_to_mask(lens, total).unsqueeze(-1)
         # Packing makes the backward GRU start at each utterance's real last frame, not at
         # padding. An empty utterance is packed as one frame and masked out below.
         packed = pack_padded_sequence(x, lens.clamp(min=1).cpu(), batch_first=True,
