@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from hydra.utils import instantiate
 
 from audiokit.losses.pit_bce import permute_labels
 from audiokit.metrics.frame_der import frame_der, frame_error_counts
 from audiokit.tasks.base import AudioTask
+
+log = logging.getLogger(__name__)
 
 
 def align_labels(labels: torch.Tensor, target_frames: int, subsampling: int) -> torch.Tensor:
@@ -32,11 +36,11 @@ class DiarizationTask(AudioTask):
     inference = "audiokit.inference.diarization.EENDDiarizer"
 
     def __init__(self, sample_rate: int, frame_shift: float, frontend: dict, model: dict,
-                 loss: dict, optim: dict, scheduler: dict | None = None, specaugment: dict | None = None,
-                 threshold: float = 0.5,
-                 postprocess: dict | None = None) -> None:
+                 loss: dict, optim: dict, scheduler: dict | None = None,
+                 specaugment: dict | None = None, threshold: float = 0.5,
+                 postprocess: dict | None = None, init_checkpoint: str | None = None) -> None:
         super().__init__(frontend, optim, scheduler)
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["init_checkpoint"])
         self.sample_rate, self.frame_shift = sample_rate, frame_shift
         self.model = instantiate(model, input_dim=self.frontend.output_dim)
         # (logits, labels, lens, attractor_logits, num_speakers) -> (loss, permutation)
@@ -44,6 +48,24 @@ class DiarizationTask(AudioTask):
         self.specaugment = instantiate(specaugment) if specaugment else None
         self.threshold = threshold
         self.postprocess = dict(postprocess or {})  # read by the inference pipeline
+        if init_checkpoint:
+            self.init_from(init_checkpoint)
+
+    def init_from(self, model_file: str) -> None:
+        """Start from another diarization experiment's ``model.pt``: every model weight whose
+        name and shape match (EEND-EDA adapts a 2-speaker EEND's encoder, as its paper does);
+        what is new or reshaped keeps its fresh initialisation, and both are logged."""
+        saved = torch.load(model_file, map_location="cpu", weights_only=True)["state_dict"]
+        own = self.model.state_dict()
+        taken = {k[len("model."):]: v for k, v in saved.items() if k.startswith("model.")
+                 and k[len("model."):] in own and own[k[len("model."):]].shape == v.shape}
+        if not taken:
+            raise ValueError(f"{model_file}: no model weight matches this model's names and "
+                             "shapes: is it a diarization experiment's model.pt?")
+        self.model.load_state_dict(taken, strict=False)
+        fresh = sorted(set(own) - set(taken))
+        log.info("initialised %d of %d model tensors from %s; fresh: %s", len(taken), len(own),
+                 model_file, ", ".join(fresh) or "none")
 
     @property
     def output_frame_shift(self) -> float:

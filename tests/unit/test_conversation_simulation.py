@@ -138,6 +138,17 @@ def test_plan_errors():
         plan_conversations(utt2spk, {}, 1)
 
 
+def test_turns_mode_with_one_speaker_has_pauses_and_no_overlap():
+    utt2spk, utt2dur = _corpus()
+    plans = plan_conversations(utt2spk, utt2dur, 20, num_speakers=(1, 1), utts_per_speaker=4,
+                               mode="turns", overlap_prob=1.0, utts_per_turn=(1, 2), seed=5)
+    for plan in plans:
+        turns = plan.turns(utt2dur)
+        assert len(plan.speakers) == 1 and len(turns) == 4
+        assert all(a.end < b.start for a, b in pairwise(turns))  # a speaker never overlaps
+        assert overlap_ratio(turns) == 0.0
+
+
 def test_overlap_ratio_and_stats_by_hand():
     turns = [Turn(0, 2, "a"), Turn(1, 3, "b"), Turn(4, 5, "a"), Turn(6.5, 7, "b")]
     assert overlap_ratio(turns) == pytest.approx(1 / 4.5)

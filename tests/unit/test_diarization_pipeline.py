@@ -125,3 +125,30 @@ def test_unknown_diarization_settings_are_errors():
     assert merge_options({"a": 1, "b": 2}, {"a": 3}, None) == {"a": 3, "b": 2}
     with pytest.raises(ValueError, match="diarization.c: unknown setting"):
         merge_options({"a": 1}, {"c": 1})
+
+
+def _eend_task(**model):
+    from audiokit.tasks.diarization import DiarizationTask
+
+    init = model.pop("init", None)
+    return DiarizationTask(
+        8000, 0.01, frontend={"_target_": "audiokit.frontends.KaldiFbank", "sample_rate": 8000,
+                              "n_mels": 16},
+        model={"_target_": "audiokit.models.diarization.eend.EEND", "d_model": 16,
+               "num_heads": 2, "num_layers": 1, "ff_dim": 32, **model},
+        loss={"_target_": "audiokit.losses.pit_bce.PITBCELoss"},
+        optim={"_target_": "torch.optim.Adam"}, init_checkpoint=init)
+
+
+def test_eda_starts_from_a_two_speaker_eend(tmp_path):
+    two = _eend_task()
+    torch.save({"state_dict": two.state_dict()}, tmp_path / "model.pt")
+    eda = _eend_task(eda=True, init=str(tmp_path / "model.pt"))
+    own, src = eda.model.state_dict(), two.model.state_dict()
+    shared = [k for k in own if k in src and own[k].shape == src[k].shape]
+    assert shared and all(torch.equal(own[k], src[k]) for k in shared)
+    assert any(k not in src for k in own)  # the attractor LSTMs start fresh
+    assert "init_checkpoint" not in eda.hparams  # the file is not needed after training
+    torch.save({"state_dict": {"other.weight": torch.zeros(1)}}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="no model weight matches"):
+        _eend_task(init=str(tmp_path / "bad.pt"))

@@ -9,8 +9,11 @@ Two ways to place utterances in time, both deterministic given the seed:
 - ``mode="turns"`` is closer to real conversations: one sequence of turns, the next speaker
   always differs from the current one, each turn follows the previous one after an
   Exponential(``beta``) pause, or, with probability ``overlap_prob``, starts before it ends:
-  the overlap is a fraction (uniform in ``overlap_fraction``) of the shorter of the two turns.
-  At most two turns overlap at once: a turn never starts before the one before the previous
+  the overlap is a fraction (uniform in ``overlap_fraction``) of the shorter of the new turn
+  and the previous turn's last utterance (an interruption overlaps the last words, not a
+  whole long turn).
+  (A 1-speaker "conversation" is that speaker's turns with pauses: EEND-EDA must learn to
+  count one too.) At most two turns overlap at once: a turn never starts before the one before the previous
   has ended (the overlap is cut short if needed). This lets a recipe aim at an overlap ratio.
 
 Utterances are placed without their silent edges (see :func:`speech_bounds`), so every placed
@@ -148,8 +151,6 @@ def plan_conversations(utt2spk: dict[str, str], utt2dur: dict[str, float], n: in
     if not 0 < overlap_fraction[0] <= overlap_fraction[1] < 1:
         raise ValueError(f"overlap_fraction must be 0 < lo <= hi < 1 (a turn cannot hide "
                          f"inside another), got {overlap_fraction}")
-    if mode == "turns" and lo_spk < 2:
-        raise ValueError("turns mode alternates speakers: num_speakers must be at least 2")
     unknown = sorted(set(noise_kinds) - set(NOISE_ALPHAS))
     if snr_range is not None and (unknown or not noise_kinds):
         raise ValueError(f"noise kinds must be from {sorted(NOISE_ALPHAS)}, got "
@@ -210,8 +211,8 @@ def _place_turns(speakers, num_turns, pools, utt2dur, beta, overlap_prob, overla
                  per_turn, turn_pause, rng) -> list[Placement]:
     """One sequence of turns alternating among speakers, with pauses or overlaps."""
     order = list(speakers)  # the first turns introduce everyone once (drawn order is random)
-    while len(order) < num_turns:
-        others = [s for s in speakers if s != order[-1]]
+    while len(order) < num_turns:  # alone, a speaker just goes on after a pause
+        others = [s for s in speakers if s != order[-1]] or order[-1:]
         order.append(others[rng.integers(len(others))])
     placements: list[Placement] = []
     prev_end = before_prev_end = 0.0  # ends of the last two turns (ends only ever grow)
@@ -223,7 +224,8 @@ def _place_turns(speakers, num_turns, pools, utt2dur, beta, overlap_prob, overla
             t = round(t + utt2dur[utt] + float(rng.exponential(turn_pause)), 3)
         dur = offsets[-1] + utt2dur[utts[-1]]
         start = None
-        if placements and rng.random() < overlap_prob:
+        if placements and placements[-1].speaker != speaker and rng.random() < overlap_prob:
+            # an interruption overlaps the end of the previous turn: its last utterance
             prev_dur = prev_end - placements[-1].start
             overlap = float(rng.uniform(*overlap_fraction)) * min(prev_dur, dur)
             # never before the turn before the previous has ended (and a little after, so the
