@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,9 +94,15 @@ def test_usr1_saves_state_and_resume_auto_continues(tiny_fsdd, tmp_path, slurm):
                           timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     log = done.stdout + done.stderr
-    # Under SLURM training went on until the kill, so a newer periodic checkpoint may win.
-    resumed_from = "checkpoints/" if slurm else "checkpoints/preempted.ckpt"
-    assert f"resume=auto: continuing from {exp}/{resumed_from}" in log
+    # Under SLURM training went on until the kill: the newest of our checkpoints and
+    # Lightning's hpc_ckpt wins, whichever was written last (it depends on timing).
+    resumed = re.search(r"resume=auto: continuing from (\S+)", log)
+    assert resumed, log[-3000:]
+    if slurm:
+        assert re.fullmatch(rf"{re.escape(str(exp))}/(checkpoints/\S+|hpc_ckpt_\d+)\.ckpt",
+                            resumed.group(1)), resumed.group(1)
+    else:
+        assert resumed.group(1) == f"{exp}/checkpoints/preempted.ckpt"
     assert step >= 4
     finished_run(exp)
 
