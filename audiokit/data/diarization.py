@@ -53,8 +53,8 @@ class DiarizationDataset(Dataset):
     """Items ``{"id", "audio": [T], "labels": [F, S]}``: chunks of the recordings in a data dir.
 
     Chunks start every ``chunk_step`` seconds (default: ``chunk_seconds``, no overlap); the
-    last one of a recording ends at its end. ``max_speakers`` is an error guard: a chunk with
-    more speakers than the model can output would train it on an impossible target.
+    last one of a recording ends at its end. ``max_speakers`` is an error guard: a recording
+    with more speakers than the model can output would train it on an impossible target.
     """
 
     def __init__(self, data_dir: str | Path, sample_rate: int, *, frame_shift: float = 0.01,
@@ -86,8 +86,9 @@ class DiarizationDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         chunk_id, reco, start, end = self.chunks[index]
-        audio = load_audio(self.data.wav_scp[reco], self.sample_rate, utt=reco)
-        audio = audio[round(start * self.sample_rate): round(end * self.sample_rate)]
+        # only the chunk is read: a meeting is an hour long
+        audio = load_audio(self.data.wav_scp[reco], self.sample_rate, utt=reco, start=start,
+                           end=end)
         num_frames = math.ceil(audio.shape[-1] / (self.frame_shift * self.sample_rate))
         turns = [t for t in self.turns[reco] if t.start < end and t.end > start]
         labels = frame_labels(turns, speakers_in_order(turns), num_frames, self.frame_shift,
