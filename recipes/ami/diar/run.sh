@@ -32,6 +32,7 @@ train_set="" valid_set="" test_sets=""
 mic=headset-mix reference=only_words skip_missing=false embedding_exp=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
+source "$recipe_dir/../../../scripts/diar_stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
 use_data_sets "$data_dir/train" "$data_dir/dev" "$data_dir/dev $data_dir/test"
@@ -50,63 +51,10 @@ stage_prepare() {
   audiokit-prep validate "$train_set" "$valid_set" $test_sets
 }
 
-# The pipeline experiments train a speech-activity task; EEND trains the diarization task.
-is_pipeline() {
-  audiokit-train experiment="$experiment" "${overrides[@]}" --cfg job 2>/dev/null \
-    | grep -q "SpeechActivityTask"
-}
-
-stage_stats() {
-  require "$train_set/wav.scp" "run stage 1"
-  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
-    experiment="$experiment" "${overrides[@]}"
-}
-
-stage_train() {
-  require "$exp_dir/cmvn.json" "run stage 2"
-  local extra=()
-  if is_pipeline; then
-    [ -f "$embedding_exp/model.pt" ] || { echo "$0: the pipeline needs --embedding-exp DIR: a trained 16 kHz speaker experiment (recipes/voxceleb/sv)" >&2; exit 2; }
-    extra=(paths.embedding_exp_dir="$embedding_exp")
-  fi
-  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
-    paths.valid_dir="$valid_set" paths.cmvn_stats="$exp_dir/cmvn.json" "${extra[@]}" \
-    "${overrides[@]}"
-}
-
-stage_tune() {
-  is_pipeline || { echo "$experiment is end to end: nothing to tune"; return 0; }
-  require "$exp_dir/model.pt" "run stage 3"
-  "$(dirname "$(command -v audiokit-train)")/python" -m audiokit.inference.tune_diarization \
-    exp_dir="$exp_dir" data_dir="$valid_set"
-}
-
-stage_infer() {
-  require "$exp_dir/model.pt" "run stage 3"
-  local t tuned=()
-  [ -f "$exp_dir/tuned/overrides" ] && mapfile -t tuned < "$exp_dir/tuned/overrides"
-  for t in $test_sets; do
-    audiokit-infer exp_dir="$exp_dir" data_dir="$t" output_dir="$exp_dir/infer/$(basename "$t")" \
-      "${tuned[@]}"
-  done
-}
-
-stage_score() {
-  local t name uem
-  for t in $test_sets; do
-    name=$(basename "$t")
-    require "$exp_dir/infer/$name/rttm" "run stage 5"
-    uem=()
-    if [ -f "$t/uem" ]; then uem=(uem="$t/uem"); fi
-    audiokit-score task=diar ref="$t/rttm" hyp="$exp_dir/infer/$name/rttm" "${uem[@]}" \
-      missing=miss exp_dir="$exp_dir" name="$name"
-  done
-}
-
 run_stage 1 stage_prepare
-run_stage 2 stage_stats
-run_stage 3 stage_train
-run_stage 4 stage_tune
-run_stage 5 stage_infer
-run_stage 6 stage_score
+run_stage 2 diar_stats
+run_stage 3 diar_train
+run_stage 4 diar_tune
+run_stage 5 diar_infer
+run_stage 6 diar_score
 echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"

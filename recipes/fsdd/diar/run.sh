@@ -32,16 +32,11 @@ train_set="" valid_set="" test_sets=""
 speakers="" num_speakers=2 embedding_exp=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
+source "$recipe_dir/../../../scripts/diar_stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
 use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
 require_distinct_test_names  # outputs go to infer/<name>
-
-# The pipeline experiments train a speech-activity task; EEND trains the diarization task.
-is_pipeline() {
-  audiokit-train experiment="$experiment" "${overrides[@]}" --cfg job 2>/dev/null \
-    | grep -q "SpeechActivityTask"
-}
 embedding_exp="${embedding_exp:-$exp_dir/embedding}"
 
 stage_prepare() {
@@ -52,12 +47,6 @@ stage_prepare() {
   fi
   # shellcheck disable=SC2086
   audiokit-prep validate "$train_set" "$valid_set" $test_sets
-}
-
-stage_stats() {
-  require "$train_set/wav.scp" "run stage 1"
-  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
-    experiment="$experiment" "${overrides[@]}"
 }
 
 stage_embedding() {
@@ -71,47 +60,11 @@ stage_embedding() {
     --data-dir "$data_dir/single" ${speakers:+--speakers "$speakers"}
 }
 
-stage_train() {
-  require "$exp_dir/cmvn.json" "run stage 2"
-  local extra=()
-  is_pipeline && extra=(paths.embedding_exp_dir="$embedding_exp")
-  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
-    paths.valid_dir="$valid_set" paths.cmvn_stats="$exp_dir/cmvn.json" "${extra[@]}" \
-    "${overrides[@]}"
-}
-
-stage_tune() {
-  is_pipeline || { echo "$experiment is end to end: nothing to tune"; return 0; }
-  require "$exp_dir/model.pt" "run stage 4"
-  "$(dirname "$(command -v audiokit-train)")/python" -m audiokit.inference.tune_diarization \
-    exp_dir="$exp_dir" data_dir="$valid_set"
-}
-
-stage_infer() {
-  require "$exp_dir/model.pt" "run stage 4"
-  local t tuned=()
-  [ -f "$exp_dir/tuned/overrides" ] && mapfile -t tuned < "$exp_dir/tuned/overrides"
-  for t in $test_sets; do
-    audiokit-infer exp_dir="$exp_dir" data_dir="$t" output_dir="$exp_dir/infer/$(basename "$t")" \
-      "${tuned[@]}"
-  done
-}
-
-stage_score() {
-  local t name
-  for t in $test_sets; do
-    name=$(basename "$t")
-    require "$exp_dir/infer/$name/rttm" "run stage 6"
-    audiokit-score task=diar ref="$t/rttm" hyp="$exp_dir/infer/$name/rttm" missing=miss \
-      exp_dir="$exp_dir" name="$name"
-  done
-}
-
 run_stage 1 stage_prepare
-run_stage 2 stage_stats
+run_stage 2 diar_stats
 run_stage 3 stage_embedding
-run_stage 4 stage_train
-run_stage 5 stage_tune
-run_stage 6 stage_infer
-run_stage 7 stage_score
+run_stage 4 diar_train
+run_stage 5 diar_tune
+run_stage 6 diar_infer
+run_stage 7 diar_score
 echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
