@@ -8,7 +8,19 @@ from collections.abc import Iterator, Sequence
 from torch.utils.data import Sampler
 
 
-class DurationBatchSampler(Sampler[list[int]]):
+class EpochFromLightning:
+    """For batch samplers with ``set_epoch``: Lightning calls ``set_epoch`` on
+    ``dataloader.sampler`` and on ``dataloader.batch_sampler.sampler``, but never on the batch
+    sampler itself (``lightning.fabric.utilities.data._set_sampler_epoch``). Answering for
+    ``.sampler`` is how a batch sampler hears of each new epoch; without it every epoch would
+    repeat epoch 0's batches (and dynamic mixing epoch 0's mixtures)."""
+
+    @property
+    def sampler(self):
+        return self
+
+
+class DurationBatchSampler(EpochFromLightning, Sampler[list[int]]):
     """Yield batches of dataset indices whose padded cost stays under ``max_seconds``.
 
     The cost of a batch is ``len(batch) * longest duration in it``: that is what padding
@@ -52,7 +64,8 @@ class DurationBatchSampler(Sampler[list[int]]):
             raise ValueError(f"{len(self.durations)} utterances cannot be split over {num_replicas} ranks")
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at each epoch start: a new shuffle, identical on every rank."""
+        """Called by Lightning at each epoch start (see :class:`EpochFromLightning`): a new
+        shuffle, identical on every rank."""
         self.epoch = epoch
 
     def _batches(self) -> list[list[int]]:

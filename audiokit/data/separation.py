@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from audiokit.data.audio import load_audio
 from audiokit.data.collate import pad_sequences
 from audiokit.data.datadir import DataDir, DataDirError, read_kaldi_map
-from audiokit.data.sampler import DurationBatchSampler
+from audiokit.data.sampler import DurationBatchSampler, EpochFromLightning
 from audiokit.data.simulation.mixtures import DynamicMixingDataset
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def collate_separation(items: list[dict]) -> dict:
             "sources": sources.transpose(1, 2).contiguous(), "lengths": lengths}
 
 
-class DynamicMixingBatchSampler(Sampler[list[tuple[int, int]]]):
+class DynamicMixingBatchSampler(EpochFromLightning, Sampler[list[tuple[int, int]]]):
     """Duration-bucketed batches of ``(epoch, index)`` keys for :class:`DynamicMixingDataset`.
 
     Each epoch's mixtures are known from the seed before any audio is read, so they are

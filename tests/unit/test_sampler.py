@@ -79,3 +79,38 @@ def test_bad_arguments():
         DurationBatchSampler([1.0], 0)
     with pytest.raises(ValueError, match="rank 2"):
         DurationBatchSampler([1.0, 1.0], 5, num_replicas=2, rank=2)
+
+
+def test_lightning_gives_the_batch_sampler_each_epoch():
+    """A real Trainer over 3 epochs: the batch sampler hears every epoch, so each epoch has
+    its own shuffle (Lightning only calls set_epoch on ``batch_sampler.sampler``)."""
+    import lightning.pytorch as pl
+    import torch
+    from torch.utils.data import DataLoader
+
+    class Recorder(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(()))
+            self.epochs: list[list[list[int]]] = []
+
+        def on_train_epoch_start(self) -> None:
+            self.epochs.append([])
+
+        def training_step(self, batch, batch_idx):
+            self.epochs[-1].append(batch.tolist())
+            return (self.weight * batch.float()).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    sampler = DurationBatchSampler([1.0 + 0.01 * i for i in range(40)], max_seconds=4.0, seed=3)
+    loader = DataLoader(list(range(40)), batch_sampler=sampler)
+    module = Recorder()
+    pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False).fit(module, loader)
+    assert sampler.epoch == 2
+    assert len(module.epochs) == 3
+    assert module.epochs[0] != module.epochs[1] != module.epochs[2]
+    for epoch in module.epochs:  # still every utterance exactly once per epoch
+        assert sorted(i for batch in epoch for i in batch) == list(range(40))
