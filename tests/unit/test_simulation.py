@@ -200,6 +200,28 @@ def test_dynamic_mixing_reproducible_and_fresh(synthetic_dir):
         assert item["mixture"].abs().max() <= 0.9 + 1e-6
 
 
+def test_dynamic_mixing_speed_factors(synthetic_dir):
+    plain = DynamicMixingDataset(synthetic_dir, epoch_size=12, seed=2, mode="max")
+    same = DynamicMixingDataset(synthetic_dir, epoch_size=12, seed=2, mode="max",
+                                speed_factors=[1.0])
+    assert all(torch.equal(plain[i]["mixture"], same[i]["mixture"]) for i in range(12))
+    fast = DynamicMixingDataset(synthetic_dir, epoch_size=12, seed=2, mode="max",
+                                speed_factors=[2.0])  # twice as fast: half the samples
+    for i in range(12):
+        assert fast[i]["id"] == plain[i]["id"]
+        assert abs(fast[i]["mixture"].shape[0] - plain[i]["mixture"].shape[0] / 2) <= 1
+    mixed = DynamicMixingDataset(synthetic_dir, epoch_size=40, seed=2, mode="max",
+                                 speed_factors=[0.5, 1.0, 2.0])
+    seconds = mixed.durations(0)  # planned without audio: they must match the items
+    lengths = [mixed[i]["mixture"].shape[0] / 8000 for i in range(40)]
+    assert max(abs(a - b) for a, b in zip(seconds, lengths, strict=True)) < 2e-3
+    unchanged = DynamicMixingDataset(synthetic_dir, epoch_size=40, seed=2, mode="max")
+    ratios = {round(a / b, 1) for a, b in zip(seconds, unchanged.durations(0), strict=True)}
+    assert len(ratios) > 1  # the same utterances, at different speeds
+    with pytest.raises(ValueError, match="positive"):
+        DynamicMixingDataset(synthetic_dir, speed_factors=[0.0])
+
+
 def test_dynamic_mixing_segments(synthetic_dir):
     ds = DynamicMixingDataset(synthetic_dir, num_sources=3, epoch_size=10, segment_seconds=0.3,
                               sample_rate=8000, seed=1)

@@ -33,11 +33,15 @@ class SpeedPerturb:
         if torch.rand((), generator=self.generator) >= self.prob:
             return wav
         index = int(torch.randint(len(self.factors), (), generator=self.generator))
-        factor = self.factors[index]
-        if factor == 1.0:
-            return wav
-        # Pretending the signal was recorded at sr * factor and resampling it back to sr
-        # scales every frequency by ``factor`` and the duration by ``1 / factor``.
-        orig_freq = round(sample_rate * factor)
-        common = gcd(orig_freq, sample_rate)
-        return AF.resample(wav, orig_freq // common, sample_rate // common)
+        return change_speed(wav, sample_rate, self.factors[index])
+
+
+def change_speed(wav: torch.Tensor, sample_rate: int, factor: float) -> torch.Tensor:
+    """``wav`` played ``factor`` times faster (about ``T / factor`` samples)."""
+    if factor == 1.0:
+        return wav
+    # Pretending the signal was recorded at sr * factor and resampling it back to sr
+    # scales every frequency by ``factor`` and the duration by ``1 / factor``.
+    orig_freq = round(sample_rate * factor)
+    common = gcd(orig_freq, sample_rate)
+    return AF.resample(wav, orig_freq // common, sample_rate // common)

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiokit.data.audio import load_audio
+from audiokit.data.augment.speed import change_speed
 from audiokit.data.datadir import DataDir, DataDirError
 from audiokit.data.simulation.noise import rms
 
@@ -227,14 +228,18 @@ class DynamicMixingDataset(Dataset):
     distinct and drawn uniformly, then one utterance each, levels as in :func:`plan_mixtures`.
     ``segment_seconds=None`` mixes whole utterances (``mode``, "min" by default); otherwise
     each source is randomly cropped to the segment, or placed at a random offset in it when
-    shorter, and every item is exactly one segment long. Audio is read once into memory unless
+    shorter, and every item is exactly one segment long. ``speed_factors`` resamples each
+    source by a factor drawn from the list (tempo and pitch together, as Kaldi's speed
+    perturbation): with a few thousand recordings a model learns the recordings themselves,
+    and this makes every epoch's sources new ones. Audio is read once into memory unless
     ``lazy``.
     """
 
     def __init__(self, src: DataDir | str | Path, num_sources: int = 2, epoch_size: int = 10_000,
                  level_range_db: tuple[float, float] = (-5.0, 5.0),
                  segment_seconds: float | None = None, sample_rate: int = 8000, seed: int = 0,
-                 lazy: bool = False, mode: str = "min") -> None:
+                 lazy: bool = False, mode: str = "min",
+                 speed_factors: Sequence[float] = (1.0,)) -> None:
         self.src = src if isinstance(src, DataDir) else DataDir.load(src)
         if self.src.utt2spk is None:
             raise DataDirError(f"{self.src.path}: no utt2spk file; dynamic mixing needs speakers")
@@ -246,6 +251,9 @@ class DynamicMixingDataset(Dataset):
                                f"the {num_sources} sources of a mixture")
         self.num_sources, self.epoch_size = num_sources, epoch_size
         self.level_range_db, self.mode = level_range_db, mode
+        self.speed_factors = tuple(float(f) for f in speed_factors)
+        if not self.speed_factors or min(self.speed_factors) <= 0:
+            raise ValueError(f"speed factors must be positive, got {self.speed_factors}")
         self.segment = None if segment_seconds is None else round(segment_seconds * sample_rate)
         self.sample_rate, self.seed, self.epoch = sample_rate, seed, 0
         self.audio = AudioCache(self.src, sample_rate, lazy)
@@ -259,13 +267,24 @@ class DynamicMixingDataset(Dataset):
     def __len__(self) -> int:
         return self.epoch_size
 
-    def _draw(self, epoch: int, index: int) -> tuple[np.random.Generator, list[str], list[float]]:
-        """The item's utterances and levels, and the generator to go on drawing from."""
+    def _draw(self, epoch: int, index: int
+              ) -> tuple[np.random.Generator, list[str], list[float], list[float]]:
+        """The item's utterances, levels and speeds, and the generator to go on drawing from."""
         rng = np.random.default_rng([self.seed, epoch, index])
         spk_idx = rng.choice(len(self.speakers), self.num_sources, replace=False)
         utts = [self.by_spk[s][rng.integers(len(self.by_spk[s]))] for s in spk_idx]
         levels = [0.0] + [float(rng.uniform(*self.level_range_db)) for _ in utts[1:]]
-        return rng, utts, levels
+        speeds = [1.0] * len(utts)
+        if self.speed_factors != (1.0,):  # no draw otherwise: the same mixtures as without
+            speeds = [self.speed_factors[i] for i in
+                      rng.integers(len(self.speed_factors), size=len(utts))]
+        return rng, utts, levels, speeds
+
+    def _source(self, utt: str, speed: float) -> np.ndarray:
+        audio = self.audio(utt)
+        if speed == 1.0:
+            return audio
+        return change_speed(torch.from_numpy(audio), self.sample_rate, speed).numpy()
 
     def durations(self, epoch: int) -> list[float]:
         """Seconds of every item of an epoch, without reading audio (for duration batching)."""
@@ -275,15 +294,16 @@ class DynamicMixingDataset(Dataset):
         utt2dur = self.src.utt2dur
         seconds = (utt2dur.__getitem__ if utt2dur else
                    lambda u: len(self.audio(u)) / self.sample_rate)
-        return [pick(seconds(u) for u in self._draw(epoch, i)[1])
-                for i in range(self.epoch_size)]
+        items = (self._draw(epoch, i) for i in range(self.epoch_size))
+        return [pick(seconds(u) / f for u, f in zip(utts, speeds, strict=True))
+                for _, utts, _, speeds in items]
 
     def __getitem__(self, index: int | tuple[int, int]) -> dict:
         # An (epoch, index) key carries the epoch into DataLoader workers, whose copies of
         # this dataset never see set_epoch.
         epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
-        rng, utts, levels = self._draw(epoch, index)
-        sources = [self.audio(u) for u in utts]
+        rng, utts, levels, speeds = self._draw(epoch, index)
+        sources = [self._source(u, f) for u, f in zip(utts, speeds, strict=True)]
         if self.segment is None:
             mixture, refs = mix_sources(sources, levels, self.mode)
         else:
