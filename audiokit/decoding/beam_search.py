@@ -187,7 +187,7 @@ class JointBeamSearch:
                 self._key(score + max(self.length_bonus, 0.0) * (row_max - i - 1), row_max))
             best_final = best_final.masked_fill(~alive, NEG_INF).view(nb, W).amax(1)
             block_utt = utt.view(nb, W)[:, 0]
-            done = ~alive.view(nb, W).any(1) | ((n_ended[block_utt] >= W)
+            done = ~alive.view(nb, W).any(1) | ((n_ended[block_utt] >= self.nbest)
                                                 & (best_final < kth[block_utt]))
             if bool(done.all()):
                 break

@@ -34,8 +34,16 @@ class MultiHeadAttention(nn.Module):
         return self.out(x.transpose(1, 2).reshape(x.size(0), x.size(2), -1))
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> Tensor:
-        q, k, v = self._split(self.query(query)), self._split(self.key(key)), self._split(self.value(value))
+        return self.attend(query, self._split(self.key(key)), self._split(self.value(value)), mask)
+
+    def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Projected keys and values ``[B, H, T, d]`` of ``x`` (to cache while decoding)."""
+        return self._split(self.key(x)), self._split(self.value(x))
+
+    def attend(self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Attention of ``query`` [B, T_q, D] over projected keys/values [B, H, T_k, d]."""
         p = self.dropout if self.training else 0.0
+        q = self._split(self.query(query))
         return self._merge(F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p))
 
 

@@ -86,6 +86,30 @@ class DecoderLayer(nn.Module):
         x = x + self.dropout(self.src_attn(h, memory, memory, memory_mask))
         return x + self.dropout(self.ff(self.ff_norm(x)))
 
+    def step(self, x: Tensor, cache: tuple[Tensor, ...] | None, memory: Tensor,
+             memory_mask: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The layer for the newest positions ``x`` [N, l, D] of each prefix (inference).
+
+        ``cache`` holds the keys and values of the earlier positions and of the memory
+        (``None`` on the first call: the memory's are projected then), each [N, H, *, d];
+        returns the output and the extended cache. Pre-LN layers see only earlier positions,
+        so the cached keys and values are exactly those a full recomputation would give.
+        """
+        h = self.self_norm(x)
+        k, v = self.self_attn.keys_values(h)
+        if cache is None:
+            mem_k, mem_v = self.src_attn.keys_values(memory)
+        else:
+            past_k, past_v, mem_k, mem_v = cache
+            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+        new, total = x.size(1), k.size(2)
+        causal = None  # one new position sees every earlier one
+        if new > 1:
+            causal = torch.ones(new, total, dtype=torch.bool, device=x.device).tril(total - new)
+        x = x + self.self_attn.attend(h, k, v, causal)
+        x = x + self.src_attn.attend(self.src_norm(x), mem_k, mem_v, memory_mask)
+        return x + self.ff(self.ff_norm(x)), (k, v, mem_k, mem_v)
+
 
 class TransformerDecoder(nn.Module):
     """Attention decoder: token prefix + encoder memory -> next-token logits (teacher forcing
@@ -118,9 +142,21 @@ class TransformerDecoder(nn.Module):
             x = block(x, self_mask, memory, memory_mask)
         return self.output(self.after_norm(x))
 
-    def step(self, ys: Tensor, state, memory: Tensor, memory_lens: Tensor):
-        """Log-probs of the next token after each prefix ``ys`` [N, L] (recomputed in full:
-        outputs are short, so a key/value cache buys little). Returns (logp [N, V], None)."""
-        lens = torch.full((ys.size(0),), ys.size(1), dtype=torch.long, device=ys.device)
-        logits = self.forward(ys, lens, memory, memory_lens)[:, -1]
-        return logits.log_softmax(-1), None
+    def step(self, ys: Tensor, state: list | None, memory: Tensor, memory_lens: Tensor):
+        """Log-probs of the next token after each prefix ``ys`` [N, L]; returns (logp [N, V],
+        state). ``state`` (None at first) caches every layer's keys and values of the prefix
+        and of the memory, so a call computes only the newest position: beam search reorders
+        it with ``select_state``. Equal to ``forward(ys)[:, -1]`` (a test checks)."""
+        start = 0 if state is None else state[0][0].size(2)  # positions already cached
+        length = ys.size(1)
+        memory_mask = lengths_to_mask(memory_lens, memory.size(1))[:, None, None, :]
+        if state is None:
+            memory = self.memory_proj(memory)
+        x = self.embed(ys[:, start:]) * math.sqrt(self.d_model)
+        x = x + sinusoids(length, self.d_model, ys.device)[start:].to(x.dtype)
+        caches = []
+        for i, block in enumerate(self.blocks):
+            x, cache = block.step(x, None if state is None else state[i], memory, memory_mask)
+            caches.append(cache)
+        logits = self.output(self.after_norm(x[:, -1]))
+        return logits.log_softmax(-1), caches
