@@ -621,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of utterances reverberated before the noise (default %(default)s)")
     p.add_argument("--rt60", default="0.2:0.6", help="RT60 range in seconds")
     p.add_argument("--talkers", type=int, default=3, help="talkers in babble noise")
-    p.add_argument("--copies", type=int, default=1, help="noisy versions of each recording")
+    p.add_argument("--copies", type=int, default=1,
+                   help="noisy versions of each training recording (valid and test: one)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_fsdd_noisy)
     _allow_negative_ranges(p)

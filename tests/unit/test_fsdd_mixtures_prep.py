@@ -117,6 +117,17 @@ def test_enhancement_sets(fsdd_root, tmp_path):
     assert _fingerprint(again) == _fingerprint(out)
 
 
+def test_enhancement_copies_are_for_training_only(fsdd_root, tmp_path):
+    out = tmp_path / "data"
+    prepare_enhancement(fsdd_root, out, seed=2, splits={"train": (10, 11), "test": (0, 1)},
+                        noise_kinds=["white", "pink"], reverb_prob=0.0, copies=3)
+    train, test = DataDir.load(out / "train"), DataDir.load(out / "test")
+    assert len(train) == 3 * 50 and len(test) == 50
+    noise = read_kaldi_map(out / "train" / "noise_info")
+    copies = [noise[f"george_3_10-n{c}"] for c in range(3)]
+    assert len(set(copies)) == 3  # each copy its own noise draw (kind and SNR)
+
+
 def test_cli_fsdd_mix_holds_speakers_out(fsdd_root, tmp_path):
     out = tmp_path / "data"
     prep_main(["fsdd-mix", "--root", str(fsdd_root), "--out", str(out), "--train-index", "10:12",

@@ -176,7 +176,8 @@ def prepare_enhancement(root: Path | None, out: Path, seed: int = 1,
                         rt60_range: tuple[float, float] = (0.2, 0.6), n_talkers: int = 3,
                         copies: int = 1, download_dir: Path | None = None) -> dict[str, DataDir]:
     """Write ``out/<split>/`` enhancement data dirs: split -> (index lo, hi); ``copies`` noisy
-    versions of each recording in the range."""
+    versions of each training recording (other noise, SNR and room each: with one, a model
+    learns the training noise itself), one of each valid and test recording."""
     unknown = sorted(set(noise_kinds) - set(NOISE_KINDS))
     if unknown or not noise_kinds:
         raise ValueError(f"unknown noise kind(s) {unknown}; choose from {list(NOISE_KINDS)}")
@@ -189,6 +190,6 @@ def prepare_enhancement(root: Path | None, out: Path, seed: int = 1,
         info = {"corpus": "fsdd", "split": name, "index_range": [lo, hi], "seed": seed}
         dirs[name] = make_noisy_dir(sources[name], Path(out) / name, split_seed(seed, name),
                                     SAMPLE_RATE, snr_range, noise_kinds, reverb_prob, rt60_range,
-                                    n_talkers, copies, info)
+                                    n_talkers, copies if name == "train" else 1, info)
         log.info("%s: %d noisy utterances", Path(out) / name, len(dirs[name]))
     return dirs

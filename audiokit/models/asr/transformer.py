@@ -92,8 +92,9 @@ class DecoderLayer(nn.Module):
 
         ``cache`` holds the keys and values of the earlier positions and of the memory
         (``None`` on the first call: the memory's are projected then), each [N, H, *, d];
-        returns the output and the extended cache. Pre-LN layers see only earlier positions,
-        so the cached keys and values are exactly those a full recomputation would give.
+        returns the output and the extended cache. Self-attention is causal, so an earlier
+        position's keys and values do not change as the prefix grows: the cache gives exactly
+        what a full recomputation would.
         """
         h = self.self_norm(x)
         k, v = self.self_attn.keys_values(h)

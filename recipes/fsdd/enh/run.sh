@@ -11,13 +11,14 @@ RECIPE_STAGES=(
   "prepare noisy data dirs (from \$FSDD_ROOT, or download): wav.scp noisy, spk1.scp clean"
   "${SEP_STAGES[@]}"
 )
-RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers seed snr reverb_prob metrics"
-RECIPE_OPTIONS_USAGE="[--experiment enh/fsdd_convtasnet] [--data-dir DIR] [--snr 0:10] [--reverb-prob 0.25] [--seed 1] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers seed snr reverb_prob copies metrics"
+RECIPE_OPTIONS_USAGE="[--experiment enh/fsdd_convtasnet] [--data-dir DIR] [--snr 0:10] [--reverb-prob 0.25] [--copies 4] [--seed 1] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
 RECIPE_HELP="Given --train-set/--valid-set/--test-sets (data dirs: wav.scp noisy + spk1.scp clean), stage 1 only checks them."
 experiment=enh/fsdd_convtasnet
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets="" source_dir=""
 speakers="" seed=1 snr=0:10 reverb_prob=0.25
+copies=4  # noisy versions of each training recording
 metrics="si_snr si_snri pesq_nb stoi"
 
 source "$recipe_dir/../../../scripts/stages.sh"
@@ -29,7 +30,7 @@ sep_setup
 stage_prepare() {
   if $own_data; then
     audiokit-prep fsdd-noisy ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" --seed "$seed" \
-      --download-dir "$recipe_dir/downloads" --snr="$snr" --reverb-prob "$reverb_prob" \
+      --download-dir "$recipe_dir/downloads" --snr="$snr" --reverb-prob "$reverb_prob" --copies "$copies" \
       ${speakers:+--speakers "$speakers"}
   fi
   # shellcheck disable=SC2086
