@@ -15,7 +15,19 @@ from pathlib import Path
 import pytest
 import torch
 
-STEPS_PER_EPOCH = 35  # tiny_fsdd train at data.max_batch_seconds=4
+
+def steps(data: Path, epochs: int) -> int:
+    """Optimizer steps in the first ``epochs`` epochs of the run below: each epoch packs its
+    own duration batches (data.max_batch_seconds=4, seed 42), so their counts can differ."""
+    from audiokit.data.dataset import AudioDataset
+    from audiokit.data.sampler import DurationBatchSampler
+
+    sampler = DurationBatchSampler(AudioDataset(data / "train", 8000).durations, 4.0, seed=42)
+    total = 0
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        total += len(sampler)
+    return total
 
 
 def overrides(data: Path, exp: Path) -> list[str]:
@@ -48,9 +60,9 @@ def saved_step(exp: Path) -> int:
     return ckpt["global_step"]
 
 
-def finished_run(exp: Path) -> dict:
+def finished_run(exp: Path, data: Path) -> dict:
     summary = json.loads((exp / "train_summary.json").read_text())
-    assert summary["global_step"] == 2 * STEPS_PER_EPOCH  # no step lost or repeated
+    assert summary["global_step"] == steps(data, 2)  # no step lost or repeated
     assert (exp / "model.pt").is_file()
     return summary
 
@@ -104,7 +116,7 @@ def test_usr1_saves_state_and_resume_auto_continues(tiny_fsdd, tmp_path, slurm):
     else:
         assert resumed.group(1) == f"{exp}/checkpoints/preempted.ckpt"
     assert step >= 4
-    finished_run(exp)
+    finished_run(exp, tiny_fsdd)
 
 
 def submitit_task_pid(exp: Path) -> int | None:
@@ -138,5 +150,5 @@ def test_submitit_requeues_a_preempted_job_which_continues(tiny_fsdd, tmp_path):
     job_log = "".join(p.read_text() for p in exp.glob("submitit/*/*_log.*"))
     assert "Requeued job" in job_log
     assert "resume=auto: continuing from" in job_log and "preempted.ckpt" in job_log
-    assert 4 <= step < STEPS_PER_EPOCH
-    finished_run(exp)
+    assert 4 <= step < steps(tiny_fsdd, 1)
+    finished_run(exp, tiny_fsdd)
