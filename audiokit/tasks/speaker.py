@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from hydra.utils import instantiate
 
 from audiokit.tasks.base import AudioTask
+
+log = logging.getLogger(__name__)
 
 
 class SpeakerTask(AudioTask):
@@ -29,11 +33,19 @@ class SpeakerTask(AudioTask):
         self.loss_fn = instantiate(loss, embedding_dim=self.model.embedding_dim,
                                    num_classes=len(self.labels))
         self.specaugment = instantiate(specaugment) if specaugment else None
+        self._has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                                   for m in self.model.modules())
 
     def embed(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> torch.Tensor:
         return self.model(*self.frontend(audio, audio_lens))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if len(batch["ids"]) < 2 and self._has_batch_norm:
+            # Batch norm has no batch statistics for one embedding. A zero loss that touches
+            # every parameter skips the step and keeps DDP ranks in step (None would not).
+            log.warning("training: utterance %s is alone in its batch; batch norm needs two "
+                        "or more, so this step is skipped", batch["ids"][0])
+            return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         feats, lens = self.frontend(batch["audio"], batch["audio_lens"])
         if self.specaugment is not None:
             feats = self.specaugment(feats, lens)

@@ -75,6 +75,19 @@ def test_task_trains_and_embeds():
     assert emb.shape == (3, 16) and torch.allclose(emb[2], alone[0], atol=1e-4)
 
 
+def test_a_batch_of_one_utterance_is_skipped_not_a_crash(caplog):
+    """Batch norm cannot train on one embedding: the step is skipped, named, and gives zero
+    gradients to every parameter (so DDP ranks stay in step)."""
+    task = build_task(["a", "b"])
+    with caplog.at_level("WARNING"):
+        loss = task.training_step({"ids": ["utt7"], "audio": torch.randn(1, 4000),
+                                   "audio_lens": torch.tensor([4000]),
+                                   "label": torch.tensor([1])}, 0)
+    loss.backward()
+    assert loss.item() == 0.0 and "utt7 is alone in its batch" in caplog.text
+    assert all(p.grad is not None and not p.grad.any() for p in task.parameters())
+
+
 def test_embedder_writes_embeddings_and_scores(tiny_fsdd, tmp_path):
     from audiokit.inference.speaker import SpeakerEmbedder
 
