@@ -230,9 +230,8 @@ class DynamicMixingDataset(Dataset):
     each source is randomly cropped to the segment, or placed at a random offset in it when
     shorter, and every item is exactly one segment long. ``speed_factors`` resamples each
     source by a factor drawn from the list (tempo and pitch together, as Kaldi's speed
-    perturbation): with a few thousand recordings a model learns the recordings themselves,
-    and this makes every epoch's sources new ones. Audio is read once into memory unless
-    ``lazy``.
+    perturbation), so the sources themselves vary between epochs, not only their pairings.
+    Audio is read once into memory unless ``lazy``.
     """
 
     def __init__(self, src: DataDir | str | Path, num_sources: int = 2, epoch_size: int = 10_000,
