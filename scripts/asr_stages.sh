@@ -25,9 +25,7 @@ stage_tokens() {
 }
 
 stage_stats() {
-  require "$train_set/wav.scp" "run stage 1"
-  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
-    experiment="$experiment" paths.token_dir="$token_dir" "${overrides[@]}"
+  cmvn_stats paths.token_dir="$token_dir"
 }
 
 stage_train() {

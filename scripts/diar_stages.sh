@@ -8,12 +8,6 @@ is_pipeline() {
     | grep -q "SpeechActivityTask"
 }
 
-diar_stats() {
-  require "$train_set/wav.scp" "run the prepare stage"
-  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
-    experiment="$experiment" "${overrides[@]}"
-}
-
 diar_train() {
   require "$exp_dir/cmvn.json" "run the CMVN stage"
   local extra=()

@@ -65,6 +65,14 @@ run_stage() {
   echo "=== stage $n done in $((SECONDS - t0)) s ==="
 }
 
+# cmvn_stats [OVERRIDE...]: the training set's global CMVN statistics for the experiment's
+# frontend, in $exp_dir/cmvn.json (a stage of every recipe with a CMVN frontend).
+cmvn_stats() {
+  require "$train_set/wav.scp" "run the prepare stage"
+  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
+    experiment="$experiment" "$@" "${overrides[@]}"
+}
+
 # use_data_sets TRAIN VALID "TESTS": the recipe's own data dirs unless --train-set was given
 # (then --valid-set and --test-sets are required too). Sets own_data=true|false.
 use_data_sets() {

@@ -52,7 +52,7 @@ stage_prepare() {
 }
 
 run_stage 1 stage_prepare
-run_stage 2 diar_stats
+run_stage 2 cmvn_stats
 run_stage 3 diar_train
 run_stage 4 diar_tune
 run_stage 5 diar_infer

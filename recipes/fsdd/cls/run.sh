@@ -34,12 +34,6 @@ stage_prepare() {
   audiokit-prep validate "$train_set" "$valid_set" $test_sets
 }
 
-stage_stats() {
-  require "$train_set/wav.scp" "run stage 1"
-  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$train_set" -- \
-    experiment="$experiment" "${overrides[@]}"
-}
-
 stage_train() {
   require "$train_set/wav.scp" "run stage 1"
   local stats=null label_list=null  # label_list null: the labels found in the training set
@@ -69,7 +63,7 @@ stage_score() {
 }
 
 run_stage 1 stage_prepare
-run_stage 2 stage_stats
+run_stage 2 cmvn_stats
 run_stage 3 stage_train
 run_stage 4 stage_infer
 run_stage 5 stage_score

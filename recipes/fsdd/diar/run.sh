@@ -61,7 +61,7 @@ stage_embedding() {
 }
 
 run_stage 1 stage_prepare
-run_stage 2 diar_stats
+run_stage 2 cmvn_stats
 run_stage 3 stage_embedding
 run_stage 4 diar_train
 run_stage 5 diar_tune
