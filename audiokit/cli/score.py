@@ -23,7 +23,9 @@ for one source). Per utterance as in :func:`audiokit.metrics.separation.score_ut
 0.4 s of speech, PESQ a detectable utterance) the utterance is listed under "undefined" and
 those means are over the rest, with the count. An utterance that cannot be scored at all
 (silent reference, lengths that differ) is an error naming it, or with ``skip_invalid=true``
-is left out and listed in the report - never a NaN in the summary.
+is left out and listed in the report - never a NaN in the summary. A ``utt2condition`` file in
+``ref`` (``utt factor=value ...``, e.g. ``noise=babble snr=0-5 room=dry``) adds the means per
+condition, one table per factor.
 
 diar (diarization): ``ref`` and ``hyp`` are RTTM files (:mod:`audiokit.data.rttm`). DER with
 its parts (missed speech, false alarm, speaker confusion) and JER at each of ``collars``
@@ -171,7 +173,12 @@ def _perceptual(metric: str, refs, signals, rate: int) -> float:
 def score_separation(cfg, out_dir: Path | None) -> dict:
     import numpy as np
 
-    from audiokit.metrics.separation import score_utterance, summarize
+    from audiokit.metrics.separation import (
+        parse_conditions,
+        score_utterance,
+        summarize,
+        summarize_by_condition,
+    )
 
     ref_dir, hyp_dir = Path(cfg.ref), Path(cfg.hyp)
     mixtures = read_kaldi_map(ref_dir / "wav.scp")
@@ -219,6 +226,13 @@ def score_separation(cfg, out_dir: Path | None) -> dict:
     summary["num_utts"] = len(rows)
     report = {"metrics": summary, "num_utts": len(rows), "num_sources": len(refs),
               "skipped": skipped, "undefined": {m: u for m, u in undefined.items() if u}}
+    condition_file = ref_dir / "utt2condition"
+    if condition_file.is_file():  # e.g. noise kind, SNR band, room: means per condition too
+        try:
+            conditions = parse_conditions(read_kaldi_map(condition_file))
+            report["by_condition"] = summarize_by_condition(rows, conditions)
+        except ValueError as e:
+            sys.exit(f"audiokit-score: error: {condition_file}: {e}")
     if out_dir is not None:
         columns = ["utt_id", *core, *[f"{m}{s}" for m in perceptual for s in ("", "_input")]]
         lines = [",".join(columns)] + [",".join(

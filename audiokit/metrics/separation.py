@@ -228,3 +228,44 @@ def summarize(rows: Sequence[dict]) -> dict:
             values.append(value)
         summary[name] = float(np.mean(values))
     return summary
+
+
+def parse_conditions(utt2condition: dict[str, str]) -> dict[str, dict[str, str]]:
+    """``utt -> "noise=babble room=dry"`` lines into ``utt -> {factor: value}``; a token that
+    is not ``factor=value`` is an error naming the utterance."""
+    parsed = {}
+    for utt, line in utt2condition.items():
+        tokens = [t.partition("=") for t in line.split()]
+        bad = [f + s + v for f, s, v in tokens if not (f and s and v)]
+        if bad:
+            raise ValueError(f"utterance '{utt}': {bad[0]!r} is not factor=value")
+        parsed[utt] = {f: v for f, _, v in tokens}
+    return parsed
+
+
+def summarize_by_condition(rows: Sequence[dict], conditions: dict[str, dict[str, str]],
+                           ) -> dict[str, dict[str, dict]]:
+    """``factor -> value -> {"num_utts", metric means}`` over the rows of each condition (say
+    noise kind, SNR band, dry or reverberant), so a mean over mixed conditions can be read
+    apart. A metric a row lacks (PESQ/STOI undefined there) is averaged over the rows that have
+    it, with its own count in ``num_<metric>``. Every scored row needs a condition."""
+    missing = [r["utt_id"] for r in rows if r["utt_id"] not in conditions]
+    if missing:
+        raise ValueError(f"no condition for {len(missing)} scored utterance(s), e.g. {missing[:3]}")
+    groups: dict[str, dict[str, list[dict]]] = {}
+    for row in rows:
+        for factor, value in conditions[row["utt_id"]].items():
+            groups.setdefault(factor, {}).setdefault(value, []).append(row)
+    out: dict[str, dict[str, dict]] = {}
+    for factor, by_value in sorted(groups.items()):
+        out[factor] = {}
+        for value, members in sorted(by_value.items()):
+            names = {k for r in members for k in r if k not in ("utt_id", "perm")}
+            summary: dict = {"num_utts": len(members)}
+            for name in sorted(names):
+                values = [r[name] for r in members if name in r]
+                summary[name] = float(np.mean(values))
+                if len(values) < len(members):
+                    summary[f"num_{name}"] = len(values)
+            out[factor][value] = summary
+    return out

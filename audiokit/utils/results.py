@@ -74,9 +74,33 @@ def _separation_section(r: dict) -> list[str]:
         lines += ["", f"{METRIC_NAMES[metric]} is undefined for {len(utts)} of the "
                   f"{r['num_utts']} mixtures (too short or silent; its means are over the rest), "
                   f"e.g. {', '.join(list(utts)[:3])}."]
+    if r.get("by_condition"):
+        lines += ["", *_by_condition_table(r["by_condition"])]
     if r.get("skipped"):
         lines += ["", f"Left out ({len(r['skipped'])}): " + "; ".join(
             f"{u}: {why}" for u, why in list(r["skipped"].items())[:10])]
+    return lines
+
+
+def _by_condition_table(by_condition: dict) -> list[str]:
+    """One row per condition (factor=value) with its count and output means (input in brackets
+    for PESQ/STOI; ``n=`` where a measure is defined on fewer of its utterances)."""
+    present = {k for values in by_condition.values() for v in values.values() for k in v}
+    keys = [k for k in METRIC_NAMES if k in present]
+    lines = ["By condition (from the reference's utt2condition):", "",
+             "| condition | utterances | " + " | ".join(METRIC_NAMES[k] for k in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for factor, values in by_condition.items():
+        for value, m in values.items():
+            cells = []
+            for k in keys:
+                cell = f"{m[k]:.2f}" if k in m else ""
+                if k + "_input" in m:
+                    cell += f" ({m[k + '_input']:.2f})"
+                if f"num_{k}" in m:
+                    cell += f", n={m[f'num_{k}']}"
+                cells.append(cell)
+            lines.append(f"| {factor}={value} | {m['num_utts']} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -112,6 +112,11 @@ def test_enhancement_sets(fsdd_root, tmp_path):
             reverberant += 1
             assert 0.2 <= float(rt60) <= 0.3 and np.corrcoef(target, dry)[0, 1] > 0.5
     assert kinds == {"white", "pink", "brown", "babble"} and 0 < reverberant < 50
+    for utt, line in read_kaldi_map(out / "test" / "utt2condition").items():  # for scoring
+        kind, snr, rt60 = info[utt].split()
+        band = 5 * int(float(snr) // 5)
+        room = "dry" if rt60 == "-" else "reverberant"
+        assert line == f"noise={kind} snr={band}-{band + 5}dB room={room}"
     again = tmp_path / "b" / "data"
     prepare_enhancement(fsdd_root, again, seed=2, **kwargs)
     assert _fingerprint(again) == _fingerprint(out)

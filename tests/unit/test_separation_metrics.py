@@ -12,6 +12,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from audiokit.metrics.separation import (
+    parse_conditions,
     pesq_score,
     score_utterance,
     sdr,
@@ -20,6 +21,7 @@ from audiokit.metrics.separation import (
     si_snr_improvement,
     stoi_score,
     summarize,
+    summarize_by_condition,
 )
 
 
@@ -195,3 +197,23 @@ def test_summarize_means_and_refuses_nan():
         summarize([rows[0], {"utt_id": "b", "perm": [0, 1], "si_snri": 1.0}])
     with pytest.raises(ValueError, match="no utterances"):
         summarize([])
+
+
+def test_summarize_by_condition_groups_each_factor():
+    rows = [{"utt_id": "a", "perm": [0], "si_snri": 10.0, "stoi": 0.9, "stoi_input": 0.7},
+            {"utt_id": "b", "perm": [0], "si_snri": 4.0},  # STOI undefined here
+            {"utt_id": "c", "perm": [0], "si_snri": 1.0, "stoi": 0.5, "stoi_input": 0.4}]
+    conditions = parse_conditions({"a": "noise=white room=dry", "b": "noise=white room=reverb",
+                                   "c": "noise=babble room=reverb"})
+    assert conditions["b"] == {"noise": "white", "room": "reverb"}
+    by = summarize_by_condition(rows, conditions)
+    assert list(by) == ["noise", "room"]
+    assert by["noise"]["white"] == {"num_utts": 2, "si_snri": 7.0, "stoi": 0.9,
+                                    "num_stoi": 1, "stoi_input": 0.7, "num_stoi_input": 1}
+    assert by["noise"]["babble"] == {"num_utts": 1, "si_snri": 1.0, "stoi": 0.5,
+                                     "stoi_input": 0.4}
+    assert by["room"]["reverb"]["si_snri"] == 2.5 and by["room"]["dry"]["num_utts"] == 1
+    with pytest.raises(ValueError, match=r"utterance 'a': 'white' is not factor=value"):
+        parse_conditions({"a": "white room=dry"})
+    with pytest.raises(ValueError, match=r"no condition for 1 scored utterance.*'c'"):
+        summarize_by_condition(rows, {k: conditions[k] for k in "ab"})

@@ -219,6 +219,20 @@ def test_score_separation(tmp_path):
     rows = (tmp_path / "exp/scores/noisy/per_utt.csv").read_text().splitlines()
     assert rows[0].startswith("utt_id,si_snr,si_snri") and len(rows) == 4
 
+    # utt2condition in the reference: means per condition as well, a table per factor
+    per_utt = {r.split(",")[0]: float(r.split(",")[2]) for r in rows[1:]}
+    (data / "utt2condition").write_text("mix0 level=low\nmix1 level=high\nmix2 level=high\n")
+    score(data, noisy, tmp_path / "exp", "metrics=[si_snr,si_snri]", "name=cond")
+    by = json.loads((tmp_path / "exp/scores/cond/report.json").read_text())["by_condition"]
+    assert by["level"]["high"]["num_utts"] == 2
+    assert by["level"]["high"]["si_snri"] == pytest.approx((per_utt["mix1"] + per_utt["mix2"]) / 2,
+                                                          abs=1e-3)
+    assert "| level=low | 1 |" in (tmp_path / "exp/RESULTS.md").read_text()
+    (data / "utt2condition").write_text("mix0 low\n")
+    failed = score(data, noisy, tmp_path / "exp", "name=cond")
+    assert failed.returncode != 0 and "utt2condition" in failed.stderr and "mix0" in failed.stderr
+    (data / "utt2condition").unlink()
+
     mixture_as_estimate = write_estimates(tmp_path / "mix", data, lambda refs, mix: [mix, mix])
     score(data, mixture_as_estimate, tmp_path / "exp", "metrics=[si_snri]")
     m = json.loads((tmp_path / "exp/scores/mix/report.json").read_text())["metrics"]

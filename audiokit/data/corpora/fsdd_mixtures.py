@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,7 +101,9 @@ def make_noisy_dir(src: DataDir, out_dir: Path, seed: int, sample_rate: int,
                    copies: int = 1, info: dict | None = None) -> DataDir:
     """Noisy (and, with probability ``reverb_prob``, reverberant) copies of every utterance of
     ``src``: ``wav.scp`` noisy, ``spk1.scp`` target, ``noise1.scp`` scaled noise, ``utt2spk``
-    and ``text`` kept, ``noise_info`` (``id kind snr_db rt60|-``) and ``conditions.json``.
+    and ``text`` kept, ``noise_info`` (``id kind snr_db rt60|-``), ``utt2condition``
+    (``id noise=kind snr=0-5dB room=dry|reverberant``, for per-condition scores) and
+    ``conditions.json``.
     Item ``i`` draws from its own stream ``(seed, i)``. Noisy = speech + noise exactly (16-bit)."""
     out = Path(out_dir)
     for sub in ("noisy", "clean", "noise"):
@@ -112,7 +115,7 @@ def make_noisy_dir(src: DataDir, out_dir: Path, seed: int, sample_rate: int,
     utts = sorted(src.utt_ids)
     d = DataDir(path=out, wav_scp={}, utt2spk={} if src.utt2spk else None, utt2dur={},
                 text={} if src.text else None)
-    spk1, noise1, noise_info, conditions = {}, {}, {}, {}
+    spk1, noise1, noise_info, utt2condition, conditions = {}, {}, {}, {}, {}
     pools: dict[str, list[np.ndarray]] = {}  # speaker -> babble talkers (everyone else)
     for i, (utt, copy) in enumerate((u, c) for u in utts for c in range(copies)):
         rng = np.random.default_rng([seed, i])
@@ -152,8 +155,12 @@ def make_noisy_dir(src: DataDir, out_dir: Path, seed: int, sample_rate: int,
         if d.text is not None:
             d.text[item] = src.text[utt]
         noise_info[item] = f"{kind} {snr:.4f} {cond.get('rt60', '-')}"
+        band = 5 * math.floor(snr / 5)  # audiokit-score reports means per condition
+        utt2condition[item] = (f"noise={kind} snr={band}-{band + 5}dB "
+                               f"room={'reverberant' if 'rt60' in cond else 'dry'}")
         conditions[item] = cond
-    d.extra = {"spk1.scp": spk1, "noise1.scp": noise1, "noise_info": noise_info}
+    d.extra = {"spk1.scp": spk1, "noise1.scp": noise1, "noise_info": noise_info,
+               "utt2condition": utt2condition}
     d.write()
     meta = {"sample_rate": sample_rate, "source_dir": str(Path(src.path).resolve()),
             "snr_range_db": list(snr_range), "noise_kinds": list(noise_kinds),
