@@ -24,7 +24,7 @@ for one source). Per utterance as in :func:`audiokit.metrics.separation.score_ut
 those means are over the rest, with the count. An utterance that cannot be scored at all
 (silent reference, lengths that differ) is an error naming it, or with ``skip_invalid=true``
 is left out and listed in the report - never a NaN in the summary. A ``utt2condition`` file in
-``ref`` (``utt factor=value ...``, e.g. ``noise=babble snr=0-5 room=dry``) adds the means per
+``ref`` (``utt factor=value ...``, e.g. ``noise=babble snr=0-5dB room=dry``) adds the means per
 condition, one table per factor.
 
 diar (diarization): ``ref`` and ``hyp`` are RTTM files (:mod:`audiokit.data.rttm`). DER with
