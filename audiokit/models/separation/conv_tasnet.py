@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiokit.models.separation.cpu_layers import DepthwiseConv1d, PReLU
 from audiokit.models.separation.filterbank import FilterbankDecoder, FilterbankEncoder
 from audiokit.models.separation.norms import CAUSAL_NORMS, make_norm
 
@@ -28,13 +29,10 @@ class TemporalBlock(nn.Module):
         self.causal = causal
         self.pad = (kernel_size - 1) * dilation
         self.in_conv = nn.Conv1d(channels, hidden_channels, 1)
-        self.act1 = nn.PReLU()
+        self.act1 = PReLU()
         self.norm1 = make_norm(norm, hidden_channels)
-        self.depthwise = nn.Conv1d(
-            hidden_channels, hidden_channels, kernel_size, dilation=dilation,
-            groups=hidden_channels,
-        )
-        self.act2 = nn.PReLU()
+        self.depthwise = DepthwiseConv1d(hidden_channels, kernel_size, dilation)
+        self.act2 = PReLU()
         self.norm2 = make_norm(norm, hidden_channels)
         # The last block's residual output would be unused (and trip DDP's unused-parameter
         # check), so the separator builds it without one when the skip path is on.
@@ -86,7 +84,7 @@ class TCNSeparator(nn.Module):
             for r in range(num_repeats)
             for i in range(num_blocks)
         )
-        self.out_act = nn.PReLU()
+        self.out_act = PReLU()
         out_in = skip_channels or bottleneck_channels
         self.mask_conv = nn.Conv1d(out_in, num_sources * num_filters, 1)
 
