@@ -2,11 +2,14 @@
 
 import os
 
-# oneDNN (PyTorch's CPU conv/matmul backend) caches up to 1,024 compiled kernels by input
-# shape. Speech batches change shape every step, so that cache mostly grows: one epoch of the
-# FSDD conformer peaked at 2.41 GB with it, 1.98 GB with 64 entries, at the same speed. 64
-# still holds a step's kernels (Conv-TasNet trains as fast as with 1,024; 8 was 1.4x slower).
-# Read when the first kernel is built, so it must be set before; a user's value wins.
+# PyTorch's CPU conv/matmul backend keeps two caches keyed by input shape: oneDNN's compiled
+# kernels (ONEDNN_PRIMITIVE_CACHE_CAPACITY) and ideep's primitives with their buffers
+# (LRU_CACHE_CAPACITY), 1,024 entries each by default. Speech batches change shape every step,
+# so both mostly grow: six epochs of the FSDD conformer peaked at 2.43 GB with ideep's default,
+# 1.61 GB with 16 entries, at the same speed. 64 and 16 still hold a step's kernels (8 oneDNN
+# entries made Conv-TasNet 1.4x slower). Read when the first kernel is built, so they must be
+# set before; a user's value wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
 
 __version__ = "0.1.0"

@@ -6,16 +6,21 @@ import os
 import subprocess
 import sys
 
-PRINT_CAPACITY = "import audiokit, os; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+import pytest
+
+# Both caches are keyed by input shape; speech batches change shape every step.
+CACHE_DEFAULTS = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64", "LRU_CACHE_CAPACITY": "16"}
 
 
-def _capacity(env: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-c", PRINT_CAPACITY], env=env, capture_output=True,
-                          text=True, check=True)
+def _value_after_import(name: str, env: dict[str, str]) -> str:
+    code = f"import audiokit, os; print(os.environ[{name!r}])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True)
     return done.stdout.strip()
 
 
-def test_onednn_kernel_cache_is_capped_unless_the_user_sets_it():
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
-    assert _capacity(env) == "64"  # bounded: speech batches change shape every step
-    assert _capacity({**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"}) == "1024"
+@pytest.mark.parametrize(("name", "default"), CACHE_DEFAULTS.items())
+def test_shape_keyed_kernel_caches_are_capped_unless_the_user_sets_them(name, default):
+    env = {k: v for k, v in os.environ.items() if k != name}
+    assert _value_after_import(name, env) == default
+    assert _value_after_import(name, {**env, name: "1024"}) == "1024"
