@@ -25,18 +25,19 @@ def test_prelu_equals_torch(num_parameters: int) -> None:
     fast = PReLU(num_parameters)
     fast.load_state_dict(reference.state_dict())
     x = torch.randn(2, 4, 7)
-    for got, want in zip(_value_and_grads(fast, x), _value_and_grads(reference, x)):
+    for got, want in zip(_value_and_grads(fast, x), _value_and_grads(reference, x), strict=True):
         torch.testing.assert_close(got, want)
 
 
-@pytest.mark.parametrize(("kernel", "dilation", "bias"), [(3, 1, True), (3, 4, True), (5, 2, False)])
+@pytest.mark.parametrize(("kernel", "dilation", "bias"),
+                         [(3, 1, True), (3, 4, True), (5, 2, False)])
 def test_depthwise_conv_equals_grouped_conv(kernel: int, dilation: int, bias: bool) -> None:
     torch.manual_seed(0)
     reference = nn.Conv1d(6, 6, kernel, dilation=dilation, groups=6, bias=bias)
     fast = DepthwiseConv1d(6, kernel, dilation, bias=bias)
     fast.load_state_dict(reference.state_dict())
     x = torch.randn(3, 6, 40)
-    for got, want in zip(_value_and_grads(fast, x), _value_and_grads(reference, x)):
+    for got, want in zip(_value_and_grads(fast, x), _value_and_grads(reference, x), strict=True):
         torch.testing.assert_close(got, want)
 
 
