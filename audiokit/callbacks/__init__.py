@@ -2,5 +2,6 @@
 
 from audiokit.callbacks.ema import EMA
 from audiokit.callbacks.preemption import CheckpointOnPreemption
+from audiokit.callbacks.schedule_to_max_time import ScheduleToMaxTime
 
-__all__ = ["EMA", "CheckpointOnPreemption"]
+__all__ = ["EMA", "CheckpointOnPreemption", "ScheduleToMaxTime"]
