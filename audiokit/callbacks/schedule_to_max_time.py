@@ -31,11 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def fitted_total_steps(step: int, steps_measured: int, seconds_measured: float,
-                       seconds_left: float, planned: int, warmup_steps: int = 0) -> int:
+                       seconds_left: float, planned: float, warmup_steps: int = 0) -> int:
     """The schedule length that ends with the time budget: ``planned`` at most, and never
     before the current step or the end of the warm-up."""
     projected = step + int(max(seconds_left, 0.0) * steps_measured / seconds_measured)
-    return max(min(planned, projected), step + 1, warmup_steps + 1)
+    return int(max(min(planned, projected), step + 1, warmup_steps + 1))
 
 
 class ScheduleToMaxTime(Callback):
@@ -55,7 +55,7 @@ class ScheduleToMaxTime(Callback):
         steps = trainer.global_step - start_step
         if steps < self.min_steps:
             return
-        planned = int(trainer.estimated_stepping_batches)
+        planned = trainer.estimated_stepping_batches  # inf with max_epochs=-1: time alone ends it
         for config in trainer.lr_scheduler_configs:
             scheduler = config.scheduler
             if getattr(scheduler, "total_steps", None) is None:

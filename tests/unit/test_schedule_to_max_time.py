@@ -24,6 +24,7 @@ def test_fitted_total_steps():
     assert fitted_total_steps(100, 100, 50.0, 30.0, planned=120) == 120  # max_epochs ends first
     assert fitted_total_steps(100, 100, 50.0, -5.0, planned=1000) == 101  # time is already up
     assert fitted_total_steps(10, 10, 50.0, 1.0, planned=1000, warmup_steps=40) == 41
+    assert fitted_total_steps(100, 100, 50.0, 30.0, planned=float("inf")) == 160  # max_epochs=-1
 
 
 class FakeTimer(Timer):
