@@ -7,8 +7,8 @@ plain elementwise ops that autograd runs vectorised. Measured on a 2-core EPYC, 
 depthwise ``nn.Conv1d`` (kernel 3, dilation 8) 7.0 ms -> 3.1 ms (oneDNN's grouped-conv backward
 is the slow part). Neither is autocast: under bf16 autocast the depthwise conv computes in its
 input's dtype (float32 after a norm), and PReLU's float32 weight promotes a bf16 input to
-float32. One 30-min FSDD run with them reached
-8.56 dB SI-SNRi against 8.12 dB with torch's layers, at the same 8,060 steps.
+float32. One 30-min FSDD run with them reached 8.56 dB SI-SNRi against 8.12 dB with torch's
+layers, at the same 8,060 steps.
 """
 
 from __future__ import annotations
