@@ -138,7 +138,8 @@ class DynamicMixingBatchSampler(EpochFromLightning, Sampler[list[tuple[int, int]
 class SeparationDataModule(pl.LightningDataModule):
     """Fixed mixture lists (data dirs) for validation, and for training either a data dir or
     ``dynamic_mixing``: fresh mixtures of a single-speaker data dir's utterances every epoch,
-    ``{source_dir, epoch_size, level_range_db, mode}``, batched by duration like the rest.
+    ``{source_dir, epoch_size, level_range_db, mode, speed_factors}``, batched by duration like
+    the rest.
     """
 
     def __init__(self, train_dir: str, valid_dir: str, sample_rate: int, num_sources: int, *,

@@ -236,3 +236,11 @@ def test_misspelt_key_names_the_closest():
     with pytest.raises(ConfigKeyError, match=r"'data.max_batch_second'; did you mean 'data.max_batch_seconds'"):
         check_overrides(CONF_DIR, "train", ["experiment=cls/fsdd_cnn", "data.max_batch_second=3"])
     check_overrides(CONF_DIR, "train", ["trainer.max_epochs=3", "+trainer.new_key=1"])
+
+
+@pytest.mark.parametrize("experiment", [e for e in options("experiment") if e.startswith("sep/fsdd")])
+def test_sep_speed_factors_need_no_plus(experiment):
+    # The README's override: every dynamic-mixing experiment lists the key, so it just works.
+    overrides = [f"experiment={experiment}", "data.dynamic_mixing.speed_factors=[0.9,1.0,1.1]"]
+    check_overrides(CONF_DIR, "train", overrides)
+    assert list(compose_train(overrides).data.dynamic_mixing.speed_factors) == [0.9, 1.0, 1.1]
