@@ -2,12 +2,13 @@
 # ESPnet's FSDD peer (../shared/peers/espnet: same model, features and 22 epochs) trained and
 # decoded on any Kaldi-style data dirs, e.g. the ones recipes/fsdd/asr trains on, so both
 # toolkits can be compared on identical data. Needs an ESPnet venv (see the peer's README).
-#   VENV=/path/to/espnet-venv [EPOCHS=22] [SEED=0] bench/peers/espnet_asr.sh TRAIN VALID "TEST..." OUT
+#   VENV=/path/to/espnet-venv [EPOCHS=22] [SEED=0] \
+#     bench/peers/espnet_asr.sh TRAIN VALID "TEST..." OUT
 # Writes OUT/exp (ESPnet's experiment; it decodes ESPnet's average of the 3 best epochs) and
 # OUT/<test>_{beam,greedy}.hyp, and prints one JSON line per test set and mode (WER, RTF) from
 # the peer's decode driver.
 set -euo pipefail
-[ $# -eq 4 ] || { sed -n 2,8p "$0"; exit 2; }
+[ $# -eq 4 ] || { sed -n 2,9p "$0"; exit 2; }
 train=$1 valid=$2 tests=$3 out=$4
 : "${VENV:?set VENV to an ESPnet virtual environment}"
 peer=$(cd "$(dirname "$0")/../../../shared/peers/espnet" && pwd)
@@ -28,7 +29,7 @@ shape_file "$train" "$out/train.nsamples"
 shape_file "$valid" "$out/valid.nsamples"
 printf '%s\n' "<blank>" "<unk>" zero one two three four five six seven eight nine "<sos/eos>" \
   > "$out/tokens.txt"
-sed "s#stats_file: PEER/#stats_file: $out/#; s#^max_epoch: 16 .*#max_epoch: ${EPOCHS:-22}#" \
+sed "s#stats_file: PEER/#stats_file: $out/#; s#^max_epoch:.*#max_epoch: ${EPOCHS:-22}#" \
   "$peer/espnet_fsdd_asr.yaml" > "$out/conf.yaml"
 
 common=(--use_preprocessor true --token_type word --token_list "$out/tokens.txt"
