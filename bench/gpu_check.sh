@@ -14,7 +14,7 @@ if [[ " $CHECKS " == *" asr "* ]]; then
   python3 bench/run.py --only train_asr --trainer gpu --set trainer.precision=32-true \
     > "$OUT/asr_train_gpu_fp32.json"
   python3 bench/run.py --only decode_asr --device cuda \
-    --asr-exp "${ASR_EXP:-recipes/fsdd/asr/exp/fsdd_conformer}" > "$OUT/asr_decode_cuda.json"
+    --asr-exp "${ASR_EXP:-recipes/fsdd/asr/exp/fsdd_conformer_aug}" > "$OUT/asr_decode_cuda.json"
 fi
 [[ " $CHECKS " == *" cls "* ]] || exit 0
 python3 bench/run.py --only train_cnn --only train_ast --trainer gpu_bf16 > "$OUT/bench_gpu_bf16.json"

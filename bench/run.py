@@ -4,7 +4,7 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py                      # all, JSON on stdout and in bench/results/
     python bench/run.py --only features      # features, loading, train_cnn, train_ast, train_asr, decode_asr
     python bench/run.py --only train_cnn --trainer gpu_bf16   # training benches on a GPU
-    python bench/run.py --only decode_asr --asr-exp recipes/fsdd/asr/exp/fsdd_conformer
+    python bench/run.py --only decode_asr --asr-exp recipes/fsdd/asr/exp/fsdd_conformer_aug
     python bench/run.py --only streaming     # shards vs data dir, 1x / 4x / 16x the corpus
     python bench/run.py --only ddp_scaling   # train_cnn: 1 process vs 2 gloo processes (CPU)
     python bench/run.py --only separate      # RTF of recipes/fsdd/sep's model on its test set
@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
            "train_asr", "decode_asr", "separate")
-DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer"
+DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}

@@ -19,6 +19,7 @@ from audiokit.data.augment import (
     WaveAugment,
     coloured_noise,
 )
+from audiokit.data.augment.specaugment import time_warp
 
 SR = 8000
 
@@ -308,6 +309,54 @@ def test_specaugment_default_masks_and_eval_identity() -> None:
     feats, lens = _feats()
     specaug = SpecAugment(mask_value=MASK)
     assert _masked(specaug, feats, lens).any()
+    specaug.eval()
+    assert torch.equal(specaug(feats, lens), feats)
+
+
+def test_time_warp_is_piecewise_linear_through_the_moved_frame() -> None:
+    # Every bin holds its frame index, so the output reads back where each frame came from:
+    # 0 at the start, L - 1 at the end, a straight line either side of the warp point, no
+    # frame further than the window from where it was, and padding untouched.
+    torch.manual_seed(0)
+    batch, frames, window = 200, 60, 5
+    lens = torch.randint(2 * window + 1, frames + 1, (batch,))
+    ramp = torch.arange(frames, dtype=torch.float32)[None, :, None].expand(batch, frames, 3)
+    out = time_warp(ramp, lens, window)
+    assert out.shape == ramp.shape
+    assert torch.equal(out, out[..., :1].expand_as(out))  # every bin warped alike
+    moved = 0
+    for b, length in enumerate(lens.tolist()):
+        pos = out[b, :, 0]
+        assert torch.equal(pos[length:], ramp[b, length:, 0])
+        pos = pos[:length]
+        assert pos[0] == 0 and pos[-1] == pytest.approx(length - 1)
+        assert (pos.diff() > 0).all()
+        assert (pos - torch.arange(length)).abs().max() <= window
+        slopes = pos.diff()  # two straight pieces: every slope is the first one or the last
+        first, last = slopes[0], slopes[-1]
+        assert ((slopes - first).abs().lt(1e-4) | (slopes - last).abs().lt(1e-4)).all()
+        moved += not torch.equal(pos, ramp[b, :length, 0])
+    assert moved > batch * 0.8
+
+
+def test_time_warp_leaves_short_utterances_and_zero_window_alone() -> None:
+    feats = torch.rand(3, 40, 4)
+    lens = torch.tensor([40, 10, 11])  # 10 <= 2 * 5: too short to warp
+    out = time_warp(feats, lens, 5)
+    assert torch.equal(out[1], feats[1]) and not torch.equal(out[0], feats[0])
+    assert torch.equal(time_warp(feats, lens, 0), feats)
+    assert torch.equal(time_warp(feats[:, :10], torch.tensor([10, 10, 10]), 5), feats[:, :10])
+
+
+def test_specaugment_time_warp_keeps_padding_and_input() -> None:
+    feats, lens = _feats()
+    original = feats.clone()
+    specaug = SpecAugment(freq_masks=0, time_masks=0, time_warp=5)
+    out = specaug(feats, lens)
+    assert torch.equal(feats, original)
+    padding = torch.arange(feats.shape[1])[None, :] >= lens[:, None]
+    assert torch.equal(out[padding], feats[padding])
+    assert not torch.equal(out, feats)
     specaug.eval()
     assert torch.equal(specaug(feats, lens), feats)
 

@@ -1,4 +1,5 @@
-"""SpecAugment frequency and time masking on padded feature batches."""
+"""SpecAugment (Park et al. 2019) on padded feature batches: time warping, then frequency and
+time masking."""
 
 import torch
 
@@ -20,12 +21,48 @@ def _band_masks(
     return inside.any(dim=1)
 
 
-class SpecAugment(torch.nn.Module):
-    """Mask random frequency bands and time spans of ``[B, T, F]`` features (training only).
+def time_warp(feats: torch.Tensor, lens: torch.Tensor, window: int) -> torch.Tensor:
+    """Warp ``[B, T, F]`` features in time, each utterance over its own ``lens[b]`` frames: a
+    random frame ``c`` in ``[window, L - window)`` moves to a random ``c'`` in
+    ``[c - window, c + window]`` (within ``[1, L - 2]``), and the frames on either side stretch
+    or shrink linearly to fit (first and last frames stay put). Utterances of
+    ``L <= 2 * window`` frames and the padding are left as they are. ESPnet warps the same way
+    with bicubic interpolation, one utterance at a time; this is one gather for the batch."""
+    batch, frames, _ = feats.shape
+    if window < 1 or frames <= 2 * window:
+        return feats
+    lens = lens.to(feats.device)
+    ok = lens > 2 * window
+    length = lens.clamp(min=2 * window + 1).float()
+    center = window + (torch.rand(batch, device=feats.device) * (length - 2 * window)).floor()
+    low = (center - window).clamp(min=1)
+    high = torch.minimum(center + window, length - 2)
+    warped = low + (torch.rand(batch, device=feats.device) * (high + 1 - low)).floor()
+    # Output frame t reads source position pos(t): piecewise linear through (0, 0), (c', c)
+    # and (L - 1, L - 1).
+    t = torch.arange(frames, device=feats.device, dtype=torch.float32)[None, :]
+    c, w, last = center[:, None], warped[:, None], length[:, None] - 1
+    pos = torch.where(t < w, t * c / w, c + (t - w) * (last - c) / (last - w))
+    keep = ~ok[:, None] | (t >= lens[:, None])
+    pos = torch.where(keep, t, pos.clamp(max=frames - 1))
+    below = pos.floor().long().clamp(max=frames - 2)
+    frac = (pos - below).unsqueeze(-1).to(feats.dtype)
 
-    Mask widths are drawn uniformly from ``[0, width]`` per mask and utterance. ``time_width``
-    below 1 is a fraction of each utterance's own length, otherwise a number of frames. Masks stay
-    inside each utterance's valid frames (``t < lens[b]``), so padding is never touched.
+    def frames_at(index: torch.Tensor) -> torch.Tensor:
+        return feats.gather(1, index.unsqueeze(-1).expand_as(feats))
+
+    return frames_at(below) * (1 - frac) + frames_at(below + 1) * frac
+
+
+class SpecAugment(torch.nn.Module):
+    """Warp, then mask random frequency bands and time spans of ``[B, T, F]`` features
+    (training only).
+
+    ``time_warp`` is the warp window in frames (0 = off; ESPnet's default is 5): each
+    utterance's valid frames are warped on their own (:func:`time_warp`). Mask widths are drawn
+    uniformly from ``[0, width]`` per mask and utterance. ``time_width`` below 1 is a fraction
+    of each utterance's own length, otherwise a number of frames. Masks stay inside each
+    utterance's valid frames (``t < lens[b]``), so padding is never touched.
     Randomness comes from the global torch RNG of the features' device.
     """
 
@@ -36,8 +73,10 @@ class SpecAugment(torch.nn.Module):
         time_masks: int = 2,
         time_width: float = 0.05,
         mask_value: float = 0.0,
+        time_warp: int = 0,
     ) -> None:
         super().__init__()
+        self.time_warp = time_warp
         self.freq_masks = freq_masks
         self.freq_width = freq_width
         self.time_masks = time_masks
@@ -49,6 +88,8 @@ class SpecAugment(torch.nn.Module):
             return feats
         batch, num_frames, num_bins = feats.shape
         lens = lens.to(feats.device)
+        if self.time_warp:
+            feats = time_warp(feats, lens, self.time_warp)
         valid = torch.arange(num_frames, device=feats.device)[None, :] < lens[:, None]
 
         bins = torch.full((batch,), num_bins, device=feats.device)

@@ -10,11 +10,11 @@ RECIPE_STAGES=(
   "${ASR_STAGES[@]}"
 )
 RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets token_type vocab_size decode_modes lm_experiment lm_weight seed train_index valid_index test_index train_count valid_count test_count"
-RECIPE_OPTIONS_USAGE="[--experiment asr/fsdd_conformer] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--token-type word] [--decode-modes 'ctc_greedy attention joint'] [--lm-experiment lm/fsdd_transformer --lm-weight 0.3] "
+RECIPE_OPTIONS_USAGE="[--experiment asr/fsdd_conformer_aug] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--token-type word] [--decode-modes 'ctc_greedy attention joint'] [--lm-experiment lm/fsdd_transformer --lm-weight 0.3] "
 RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with text), stage 1 only checks them.
 Own data: --train-index 10:50 --train-count 400 (strings per speaker; likewise valid 5:10/40, test 0:5/60).
 A CTC-only experiment (asr/fsdd_ctc) decodes with --decode-modes 'ctc_greedy ctc_beam'."
-experiment=asr/fsdd_conformer
+experiment=asr/fsdd_conformer_aug
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets=""
 token_type=word vocab_size=""
