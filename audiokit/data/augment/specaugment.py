@@ -26,8 +26,9 @@ def time_warp(feats: torch.Tensor, lens: torch.Tensor, window: int) -> torch.Ten
     random frame ``c`` in ``[window, L - window)`` moves to a random ``c'`` in
     ``[c - window, c + window]`` (within ``[1, L - 2]``), and the frames on either side stretch
     or shrink linearly to fit (first and last frames stay put). Utterances of
-    ``L <= 2 * window`` frames and the padding are left as they are. ESPnet warps the same way
-    with bicubic interpolation, one utterance at a time; this is one gather for the batch."""
+    ``L <= 2 * window`` frames and the padding are left as they are. ESPnet interpolates
+    bicubically (one utterance at a time when lengths differ); this is linear, one gather for
+    the whole batch."""
     batch, frames, _ = feats.shape
     if window < 1 or frames <= 2 * window:
         return feats
