@@ -45,7 +45,7 @@ def time_warp(feats: torch.Tensor, lens: torch.Tensor, window: int) -> torch.Ten
     c, w, last = center[:, None], warped[:, None], length[:, None] - 1
     pos = torch.where(t < w, t * c / w, c + (t - w) * (last - c) / (last - w))
     keep = ~ok[:, None] | (t >= lens[:, None])
-    pos = torch.where(keep, t, pos.clamp(max=frames - 1))
+    pos = torch.where(keep, t, pos)  # warped rows end at L - 1 <= T - 1
     below = pos.floor().long().clamp(max=frames - 2)
     frac = (pos - below).unsqueeze(-1).to(feats.dtype)
 
