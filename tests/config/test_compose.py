@@ -195,6 +195,11 @@ def test_fsdp_strategy_and_block_wrap_policy(base):
     assert strategy.sharding_strategy.name == "FULL_SHARD"
     policy = strategy.kwargs["auto_wrap_policy"]
     assert isinstance(policy, ModuleWrapPolicy) and ConformerBlock in policy._module_classes
+    # fp32 parameters, buffers and batch (autocast computes in bf16): on an H100, FSDP's bf16
+    # buffers broke cuFFT (no bf16 STFT) and BatchNorm's backward
+    mp = strategy.mixed_precision_config
+    assert (mp.param_dtype, mp.reduce_dtype, mp.buffer_dtype) == (
+        torch.float32, torch.bfloat16, torch.float32)
 
 
 @pytest.mark.parametrize("logger", options("logger"))
