@@ -5,6 +5,10 @@
 #   asr: bf16 vs fp32 training throughput and model FLOP utilisation of the FSDD conformer,
 #        and CUDA decoding RTF of a trained FSDD ASR exp dir (ASR_EXP).
 # Expects audiokit importable and on PATH, FSDD_ROOT set, and OUT a folder for results.
+# On a machine with its own torch (no `make install`): put the missing wheels (hydra-core,
+# omegaconf, antlr4, soundfile, cffi, webdataset, braceexpand, jiwer, rapidfuzz) on PYTHONPATH
+# with the repo root, and make audiokit-{train,infer,score,prep} wrappers that run
+# `python3 -m audiokit.cli.{train,...}`. The H100 run in the README was done that way.
 set -euo pipefail
 : "${OUT:?set OUT}" "${FSDD_ROOT:?set FSDD_ROOT}"
 CHECKS="${CHECKS:-cls asr}"
