@@ -8,6 +8,7 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only streaming     # shards vs data dir, 1x / 4x / 16x the corpus
     python bench/run.py --only ddp_scaling   # train_cnn: 1 process vs 2 gloo processes (CPU)
     python bench/run.py --only separate      # RTF of recipes/fsdd/sep's model on its test set
+    python bench/run.py --only sep_step      # Conv-TasNet training step: eager vs compiled blocks
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
-           "train_asr", "decode_asr", "separate")
+           "train_asr", "decode_asr", "separate", "sep_step")
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
@@ -322,6 +323,56 @@ def bench_separate(exp_dir: Path, data_dir: Path, device: str) -> dict:
             "rtf": round(elapsed / seconds, 4), "device": device} | peak_rss_mb()
 
 
+def bench_sep_step(extra: list[str], rounds: int = 3, steps: int = 20) -> dict:
+    """Training steps of ``sep/fsdd_convtasnet``'s Conv-TasNet (forward, backward, Adam; bf16
+    autocast) on batches of the recipe's shape (4 s of audio: 6-10 mixtures of 0.4-0.66 s),
+    eager against ``compile_blocks``. Rounds alternate the two, so machine noise hits both."""
+    import random
+    import statistics
+
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from audiokit.cli.train import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=sep/fsdd_convtasnet", *extra])
+    models, optims, times = {}, {}, {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        models[compiled] = instantiate(cfg.model, num_sources=2, compile_blocks=compiled)
+        optims[compiled] = torch.optim.Adam(models[compiled].parameters(), 1e-3)
+        times[compiled] = []
+
+    def step(compiled: bool, length: int) -> float:
+        batch = torch.randn(32000 // length, length)
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = models[compiled](batch).float().pow(2).mean()
+        loss.backward()
+        optims[compiled].step()
+        optims[compiled].zero_grad()
+        return time.perf_counter() - t0
+
+    warmup = {}
+    for compiled in (False, True):  # the compiled model builds its graphs here
+        t0 = time.perf_counter()
+        for length in (3200, 4000, 4800, 5300):
+            step(compiled, length)
+        warmup[compiled] = time.perf_counter() - t0
+    rng = random.Random(0)
+    for _ in range(rounds):
+        lengths = [rng.randint(3200, 5300) for _ in range(steps)]
+        for compiled in (False, True):
+            times[compiled] += [step(compiled, n) for n in lengths]
+    eager, fast = (statistics.median(times[c]) * 1000 for c in (False, True))
+    return {"experiment": "sep/fsdd_convtasnet", "steps_each": rounds * steps,
+            "eager_step_ms": round(eager, 1), "compiled_step_ms": round(fast, 1),
+            "speedup": round(eager / fast, 2), "compile_warmup_s": round(warmup[True], 1),
+            "eager_warmup_s": round(warmup[False], 1)} | peak_rss_mb()
+
+
 def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: list[str],
             data: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -338,6 +389,8 @@ def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: l
         if name == "separate":  # the recipe's test mixtures, next to its exp dir
             return bench_separate(DEFAULT_SEP_EXP, DEFAULT_SEP_EXP.parents[1] / "data/test",
                                   device)
+        if name == "sep_step":
+            return bench_sep_step(extra)
         if name == "train_asr":
             data, tokens = fsdd_strings_data(Path(tmp))
             return bench_train(Path(tmp), "asr/fsdd_conformer", trainer_config, data,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -38,15 +42,41 @@ class TemporalBlock(nn.Module):
         # check), so the separator builds it without one when the skip path is on.
         self.res_conv = nn.Conv1d(hidden_channels, channels, 1) if residual else None
         self.skip_conv = nn.Conv1d(hidden_channels, skip_channels, 1) if skip_channels else None
+        self.compile_core = False  # set by ConvTasNet(compile_blocks=True)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        h = self.norm1(self.act1(self.in_conv(x)))
+    def core(self, h: Tensor) -> Tensor:
+        """Everything between the 1x1 convs: elementwise ops and norms, no matmul."""
+        h = self.norm1(self.act1(h))
         # Causal: all padding on the left, so frame t only sees frames <= t.
         pad = (self.pad, 0) if self.causal else (self.pad // 2, self.pad - self.pad // 2)
-        h = self.norm2(self.act2(self.depthwise(F.pad(h, pad))))
+        return self.norm2(self.act2(self.depthwise(F.pad(h, pad))))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        core = _compiled_core() if self.compile_core and self.training else TemporalBlock.core
+        h = core(self, self.in_conv(x))
         out = x + self.res_conv(h) if self.res_conv is not None else x
         skip = self.skip_conv(h) if self.skip_conv is not None else None
         return out, skip
+
+
+_COMPILED_CORE = None
+
+
+def _compiled_core():
+    """``TemporalBlock.core`` through ``torch.compile``, built once and shared by all blocks.
+
+    Half of an eager CPU training step is the core's ~20 elementwise passes over ``[B, H,
+    frames]`` (forward and backward); Inductor fuses them into a few loops: 1.2-1.3x faster
+    Conv-TasNet steps on 2 CPU cores. Shapes are dynamic (batches vary in size and length);
+    the block's ints (dilation, padding) are static, so each dilation is one graph, compiled
+    once (~3 s each on 2 cores), hence the raised recompile limit. The 1x1 convs stay out:
+    Inductor's conv backward would specialise on every input length.
+    """
+    global _COMPILED_CORE
+    if _COMPILED_CORE is None:
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        _COMPILED_CORE = torch.compile(TemporalBlock.core, dynamic=True)
+    return _COMPILED_CORE
 
 
 class TCNSeparator(nn.Module):
@@ -115,6 +145,9 @@ class ConvTasNet(nn.Module):
         norm: ``"gLN"``, ``"cLN"`` or ``"cumLN"``; ``None`` = gLN, or cLN when causal.
         causal: causal convolutions (latency: one encoder frame, L samples).
         mask_activation: ``"sigmoid"`` (paper) or ``"relu"`` (the authors' later code).
+        compile_blocks: run each block's elementwise core through ``torch.compile`` while
+            training (faster CPU steps, a few seconds of compiling per dilation; evaluation and
+            inference stay eager). Needs a C++ compiler on CPU; without one, a warning and eager.
     """
 
     def __init__(
@@ -131,6 +164,7 @@ class ConvTasNet(nn.Module):
         norm: str | None = None,
         causal: bool = False,
         mask_activation: str = "sigmoid",
+        compile_blocks: bool = False,
     ) -> None:
         super().__init__()
         norm = norm or ("cLN" if causal else "gLN")
@@ -144,6 +178,13 @@ class ConvTasNet(nn.Module):
             conv_kernel_size, num_blocks, num_repeats, norm, causal, mask_activation,
         )
         self.decoder = FilterbankDecoder(num_filters, kernel_size, kernel_size // 2)
+        if compile_blocks and not shutil.which(os.environ.get("CXX", "g++")):
+            warnings.warn("Conv-TasNet compile_blocks=true needs a C++ compiler (g++ or $CXX) "
+                          "for torch.compile on CPU; none found, so the blocks run eagerly",
+                          stacklevel=2)
+            compile_blocks = False
+        for block in self.separator.blocks:
+            block.compile_core = compile_blocks
 
     def forward(self, mixture: Tensor) -> Tensor:
         feats = self.encoder(mixture)  # [B, N, frames]
