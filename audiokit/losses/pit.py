@@ -10,6 +10,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from audiokit.losses.perceptual import PerceptualLoss
 from audiokit.losses.separation import OBJECTIVES, pairwise_objective
 
 # Convention used throughout: pair_loss[b, i, j] is the loss of estimate i against
@@ -84,11 +85,14 @@ class PITLoss(nn.Module):
     the batch ("mean", "sum", or "none" -> [B]); each item's loss is the mean over sources of
     -objective. With ``return_perm=True`` it returns ``(loss, perm)``, perm as in
     :func:`pit_from_pairwise`. ``zero_mean=None`` means True for si_sdr, False otherwise.
+    ``perceptual_weight`` > 0 adds that times :class:`~audiokit.losses.perceptual.PerceptualLoss`
+    (a PESQ-correlated term, at ``sample_rate``) of the estimates in the chosen permutation.
     """
 
     def __init__(self, objective: str = "si_sdr", reduction: str = "mean",
                  zero_mean: bool | None = None, eps: float = 1e-8,
-                 clamp_db: float | None = None, method: str = "auto") -> None:
+                 clamp_db: float | None = None, method: str = "auto",
+                 perceptual_weight: float = 0.0, sample_rate: int = 8000) -> None:
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
@@ -96,6 +100,9 @@ class PITLoss(nn.Module):
             raise ValueError(f"unknown reduction {reduction!r}; expected mean, sum or none")
         self.objective, self.reduction, self.zero_mean = objective, reduction, zero_mean
         self.eps, self.clamp_db, self.method = eps, clamp_db, method
+        self.perceptual_weight = perceptual_weight
+        self.perceptual = (PerceptualLoss(sample_rate, reduction="none")
+                           if perceptual_weight else None)
 
     def forward(self, est: Tensor, ref: Tensor, lengths: Tensor | None = None,
                 return_perm: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -105,6 +112,9 @@ class PITLoss(nn.Module):
         pair = pairwise_objective(est, ref, self.objective, lengths, self.zero_mean,
                                   self.eps, self.clamp_db)
         loss, perm = pit_from_pairwise(-pair, self.method)
+        if self.perceptual is not None:  # the permutation is the objective's choice
+            aligned = reorder_estimates(est, perm)
+            loss = loss + self.perceptual_weight * self.perceptual(aligned, ref, lengths)
         if self.reduction == "mean":
             loss = loss.mean()
         elif self.reduction == "sum":
