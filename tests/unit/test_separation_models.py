@@ -236,7 +236,7 @@ def test_conv_tasnet_compiled_blocks_equal_eager(causal: bool) -> None:
     eager = tiny_conv_tasnet(2, causal=causal)
     compiled = tiny_conv_tasnet(2, causal=causal, compile_blocks=True)
     compiled.load_state_dict(eager.state_dict())
-    for length, batch in ((800, 3), (1000, 2)):  # a second shape: dynamic, not recompiled wrong
+    for length, batch in ((800, 3), (1000, 2)):  # the second shape runs the dynamic graph
         x = torch.randn(batch, length)
         grads = []
         for model in (eager, compiled):

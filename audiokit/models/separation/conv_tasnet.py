@@ -69,8 +69,8 @@ def _compiled_core():
     frames]`` (forward and backward); Inductor fuses them into a few loops: 1.2-1.3x faster
     Conv-TasNet steps on 2 CPU cores. Shapes are dynamic (batches vary in size and length);
     the block's ints (dilation, padding) are static, so each dilation is one graph, compiled
-    once (~3 s each on 2 cores), hence the raised recompile limit. The 1x1 convs stay out:
-    Inductor's conv backward would specialise on every input length.
+    once (6-13 s in all for six dilations on 2 cores), hence the raised recompile limit. The
+    1x1 convs stay out: Inductor's conv backward would specialise on every input length.
     """
     global _COMPILED_CORE
     if _COMPILED_CORE is None:
