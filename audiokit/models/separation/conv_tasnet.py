@@ -146,7 +146,7 @@ class ConvTasNet(nn.Module):
         causal: causal convolutions (latency: one encoder frame, L samples).
         mask_activation: ``"sigmoid"`` (paper) or ``"relu"`` (the authors' later code).
         compile_blocks: run each block's elementwise core through ``torch.compile`` while
-            training (faster CPU steps, a few seconds of compiling per dilation; evaluation and
+            training (faster CPU steps, about 1-2 s of compiling per dilation; evaluation and
             inference stay eager). Needs a C++ compiler on CPU; without one, a warning and eager.
     """
 
