@@ -448,7 +448,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=args.overrides + ["paths.cmvn_stats=null"])
-    frontend = instantiate(cfg.frontend)
+    frontend = instantiate(cfg.frontend).eval()  # statistics of unaugmented features
     if not hasattr(frontend, "extract"):
         print(f"  frontend {cfg.frontend._target_} uses no CMVN statistics: nothing to compute")
         return

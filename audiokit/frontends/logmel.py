@@ -1,5 +1,7 @@
 """Batched log-mel filterbank features (torchaudio MelSpectrogram + log)."""
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -7,6 +9,7 @@ from torchaudio.transforms import MelSpectrogram
 
 from audiokit.frontends.cmvn import GlobalCMVN
 from audiokit.frontends.framing import ms_to_samples, next_power_of_two, num_frames, zero_padding
+from audiokit.frontends.vtlp import vtlp
 
 LOG_OFFSET = 1e-6  # log(mel + offset): keeps digital silence finite
 
@@ -16,6 +19,11 @@ class LogMel(nn.Module):
 
     Times are in milliseconds so one config gives the right filterbank at any sample rate.
     Frame i covers samples [i * hop, i * hop + win); feat_lens = 1 + (lens - win) // hop.
+
+    ``vtln_warp=(low, high)`` turns on vocal tract length perturbation (:func:`vtlp`): while the
+    module is training, each utterance's spectrum is warped by a factor drawn uniformly from
+    [low, high] before the mel filterbank. In eval mode (validation, inference, CMVN statistics)
+    nothing is warped.
     """
 
     def __init__(
@@ -28,6 +36,7 @@ class LogMel(nn.Module):
         f_min: float = 0.0,
         f_max: float | None = None,
         stats_file: str | None = None,
+        vtln_warp: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.win_length = ms_to_samples(sample_rate, win_ms)
@@ -36,6 +45,9 @@ class LogMel(nn.Module):
         if self.n_fft < self.win_length:
             raise ValueError(f"n_fft={self.n_fft} is shorter than the window ({self.win_length})")
         self.output_dim = n_mels
+        if vtln_warp is not None and not (len(vtln_warp) == 2 and 0 < vtln_warp[0] <= vtln_warp[1]):
+            raise ValueError(f"vtln_warp must be (low, high) with 0 < low <= high, got {vtln_warp}")
+        self.vtln_warp = tuple(vtln_warp) if vtln_warp is not None else None
         self.mel = MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=self.n_fft,
@@ -62,7 +74,11 @@ class LogMel(nn.Module):
         # starts at i * hop, which makes frame i depend only on samples [i * hop, i * hop + win).
         left = (self.n_fft - self.win_length) // 2
         wav = F.pad(wav, (left, self.n_fft - self.win_length - left))
-        feats = torch.log(self.mel(wav) + LOG_OFFSET).transpose(1, 2)
+        spec = self.mel.spectrogram(wav)  # [B, n_fft // 2 + 1, T'] power
+        if self.training and self.vtln_warp is not None:
+            low, high = self.vtln_warp
+            spec = vtlp(spec, low + (high - low) * torch.rand(spec.size(0), device=spec.device))
+        feats = torch.log(self.mel.mel_scale(spec) + LOG_OFFSET).transpose(1, 2)
         return zero_padding(feats, feat_lens), feat_lens
 
     def forward(self, wav: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
