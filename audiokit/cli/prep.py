@@ -153,7 +153,7 @@ def cmd_fsdd_strings(args: argparse.Namespace) -> None:
     speakers = args.speakers.split(",") if args.speakers else None
     root = Path(args.root) if args.root else None
     dirs = fsdd_strings.prepare(root, Path(args.out), splits, speakers, args.seed,
-                                Path(args.download_dir), args.onset_cut_prob)
+                                Path(args.download_dir))
     for d in dirs.values():
         print(f"  {d.path}: {len(d)} digit strings, {sum(d.utt2dur.values()) / 60:.1f} min")
 
@@ -590,9 +590,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-count", type=int, help="default 60")
     p.add_argument("--speakers", help="comma-separated subset of speakers")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--onset-cut-prob", type=float, default=0.0,
-                   help="share of training recordings whose weak onset is cut off, as some "
-                        "speakers' recordings are endpointed (default 0)")
     p.set_defaults(func=cmd_fsdd_strings)
 
     p = sub.add_parser("trials", help="verification trials of a data dir (half target)")
