@@ -24,6 +24,10 @@ class LogMel(nn.Module):
     module is training, each utterance's spectrum is warped by a factor drawn uniformly from
     [low, high] before the mel filterbank. In eval mode (validation, inference, CMVN statistics)
     nothing is warped.
+
+    ``utterance_cmn`` subtracts each utterance's own mean (over its valid frames) per mel bin
+    before global CMVN, removing its level and fixed channel colouring (Kaldi's per-speaker CMN
+    with one utterance per speaker).
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class LogMel(nn.Module):
         f_max: float | None = None,
         stats_file: str | None = None,
         vtln_warp: Sequence[float] | None = None,
+        utterance_cmn: bool = False,
     ) -> None:
         super().__init__()
         self.win_length = ms_to_samples(sample_rate, win_ms)
@@ -48,6 +53,7 @@ class LogMel(nn.Module):
         if vtln_warp is not None and not (len(vtln_warp) == 2 and 0 < vtln_warp[0] <= vtln_warp[1]):
             raise ValueError(f"vtln_warp must be (low, high) with 0 < low <= high, got {vtln_warp}")
         self.vtln_warp = tuple(vtln_warp) if vtln_warp is not None else None
+        self.utterance_cmn = utterance_cmn
         self.mel = MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=self.n_fft,
@@ -79,7 +85,11 @@ class LogMel(nn.Module):
             low, high = self.vtln_warp
             spec = vtlp(spec, low + (high - low) * torch.rand(spec.size(0), device=spec.device))
         feats = torch.log(self.mel.mel_scale(spec) + LOG_OFFSET).transpose(1, 2)
-        return zero_padding(feats, feat_lens), feat_lens
+        feats = zero_padding(feats, feat_lens)
+        if self.utterance_cmn:
+            mean = feats.sum(1, keepdim=True) / feat_lens.clamp(min=1)[:, None, None]
+            feats = zero_padding(feats - mean, feat_lens)
+        return feats, feat_lens
 
     def forward(self, wav: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         return self.cmvn(*self.extract(wav, lens))

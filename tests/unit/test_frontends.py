@@ -226,3 +226,17 @@ def test_hydra_config_instantiates_and_runs(name):
         feats, feat_lens = frontend(wav, lens)
     assert isinstance(frontend.output_dim, int)
     assert feats.shape == (2, int(feat_lens.max()), frontend.output_dim)
+
+
+def test_logmel_utterance_cmn_removes_level_and_keeps_padding_zero():
+    wav, lens = padded_batch([4000, 3000, 150])
+    frontend = LogMel(8000, utterance_cmn=True)
+    feats, feat_lens = frontend(wav, lens)
+    assert feat_lens.tolist() == [48, 36, 0]
+    for b, n in enumerate(feat_lens.tolist()):
+        if n:
+            torch.testing.assert_close(feats[b, :n].mean(0), torch.zeros(80), atol=1e-5, rtol=0)
+        assert torch.all(feats[b, n:] == 0)
+    # 20 dB louder: the same features, up to the log offset's effect on near-silent bins.
+    louder, _ = frontend(10 * wav[:1, :4000], lens[:1])
+    torch.testing.assert_close(louder[0], feats[0], atol=0.02, rtol=0)
