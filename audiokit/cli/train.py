@@ -27,7 +27,7 @@ from audiokit.utils.checkpoint import AtomicCheckpointIO, find_resume_checkpoint
 from audiokit.utils.config_check import ConfigKeyError, check_overrides
 
 log = logging.getLogger("audiokit.train")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def _plain(node) -> dict | None:

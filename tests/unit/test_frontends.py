@@ -22,7 +22,7 @@ from audiokit.frontends import (
     StatsAccumulator,
 )
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "frontend"
+CONF_DIR = Path(__file__).resolve().parents[2] / "audiokit" / "conf" / "frontend"
 
 
 def signal(num_samples: int, seed: int = 0) -> torch.Tensor:

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from audiokit.losses.margin import AAMSoftmax, AMSoftmax, SoftmaxHead
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "loss"
+CONF_DIR = Path(__file__).resolve().parents[2] / "audiokit" / "conf" / "loss"
 DIM, CLASSES = 8, 5
 
 

@@ -49,7 +49,7 @@ def test_report_by_hand(tmp_path):
 
 
 def test_cross_entropy_config_matches_label_smoothing_formula():
-    loss_fn = instantiate(OmegaConf.load(REPO / "conf/loss/cross_entropy.yaml"))
+    loss_fn = instantiate(OmegaConf.load(REPO / "audiokit/conf/loss/cross_entropy.yaml"))
     eps = loss_fn.label_smoothing
     assert eps == 0.1
     logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])

@@ -13,7 +13,7 @@ from torch import nn
 from audiokit.models.classification import ASTClassifier, ResNetClassifier
 from audiokit.utils.masking import lengths_to_mask, masked_mean
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+CONF_DIR = Path(__file__).resolve().parents[2] / "audiokit" / "conf" / "model"
 BINS = 40
 
 

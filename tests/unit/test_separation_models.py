@@ -32,7 +32,7 @@ from audiokit.models.separation import (
 )
 from audiokit.models.separation.dccrn import ComplexConv2d
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+CONF_DIR = Path(__file__).resolve().parents[2] / "audiokit" / "conf" / "model"
 
 
 def tiny_conv_tasnet(s: int, **kw: object) -> nn.Module:

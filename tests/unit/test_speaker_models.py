@@ -15,7 +15,7 @@ from torch import nn
 from audiokit.losses.margin import AAMSoftmax
 from audiokit.models.speaker import ECAPATDNN, AttentiveStatsPool, ResNetSpeaker, StatsPool, XVector
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+CONF_DIR = Path(__file__).resolve().parents[2] / "audiokit" / "conf" / "model"
 BINS, EMB = 20, 16
 
 
