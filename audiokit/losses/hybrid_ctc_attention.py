@@ -6,22 +6,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiokit.losses.label_smoothing import label_smoothing_kl
+
 
 class HybridCTCAttentionLoss(nn.Module):
     """``ctc_weight * ctc + (1 - ctc_weight) * attention``; with ``interctc_weight`` > 0 the
     CTC term is ``(1 - w) * ctc + w * mean(intermediate ctc)``.
 
     As in ESPnet (``length_normalized_loss: false``), each term is summed over an utterance's
-    tokens (or frames) and averaged over utterances. The attention term is cross-entropy with
-    label smoothing over the target tokens + eos; padding is ``ignore_index`` (-1).
+    tokens (or frames) and averaged over utterances. The attention term is label-smoothed over
+    the target tokens + eos; padding is ``ignore_index`` (-1). ``smoothing_form`` picks how:
+    ``"torch"``, PyTorch's cross-entropy with eps spread over all V classes, or ``"espnet"``,
+    ESPnet's KL divergence with eps / (V - 1) on the non-target classes
+    (:mod:`audiokit.losses.label_smoothing`), whose logged values set beside ESPnet's.
     """
 
     def __init__(self, ctc_weight: float = 0.3, label_smoothing: float = 0.1,
-                 interctc_weight: float = 0.0, blank_id: int = 0) -> None:
+                 interctc_weight: float = 0.0, blank_id: int = 0,
+                 smoothing_form: str = "torch") -> None:
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+        if smoothing_form not in ("torch", "espnet"):
+            raise ValueError(f"smoothing_form must be 'torch' or 'espnet', got {smoothing_form!r}")
         self.ctc_weight, self.label_smoothing = ctc_weight, label_smoothing
+        self.smoothing_form = smoothing_form
         self.interctc_weight, self.blank_id = interctc_weight, blank_id
 
     @property
@@ -40,6 +49,8 @@ class HybridCTCAttentionLoss(nn.Module):
 
     def attention(self, logits: Tensor, targets: Tensor) -> Tensor:
         """``logits`` [B, L, V] against ``targets`` [B, L] (tokens + eos, -1 = padding)."""
+        if self.smoothing_form == "espnet":
+            return label_smoothing_kl(logits, targets, self.label_smoothing, ignore_index=-1)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1,
                                label_smoothing=self.label_smoothing, reduction="sum")
         return loss / logits.size(0)
