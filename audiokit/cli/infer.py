@@ -14,13 +14,41 @@ diarization: O/rttm, with ``diarization.*`` settings, see audiokit.inference.dia
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from hydra.utils import get_class
-
-from audiokit.inference.loading import load_task
 from audiokit.utils.cli_args import parse_key_values
+from audiokit.utils.errors import UserError, cli_errors
+
+PROG = "audiokit-infer"
+
+HELP = """\
+usage: audiokit-infer exp_dir=E data_dir=D output_dir=O [key=value ...]
+
+Runs the trained experiment in E (E/model.pt, E/config.yaml, written by audiokit-train) on
+every utterance of the data dir D (wav.scp; segments optional) and writes into O:
+
+  experiment kind            files written in O
+  classification (cls)       utt2label, utt2posterior
+  ASR (asr)                  text, nbest (Whisper: text, lang)
+  separation (sep)           wav/spkK/<utt>.wav, spk1.scp .. spkN.scp
+  enhancement (enh)          wav/spk1/<utt>.wav, wav.scp
+  speaker (sv)               embeddings.npz; scores when D has a trials file
+  diarization (diar)         rttm (no_speech lists recordings without speech)
+  any, with on_bad_audio=skip: skipped (the utterances left out, and why)
+
+examples:
+  audiokit-infer exp_dir=exp/fsdd_cnn data_dir=data/test output_dir=exp/fsdd_cnn/infer/test
+  audiokit-infer exp_dir=exp/asr data_dir=data/test output_dir=out decoding.mode=ctc_greedy
+  audiokit-infer exp_dir=exp/asr data_dir=data/test output_dir=out lm_exp_dir=exp/lm \\
+      decoding.lm_weight=0.3
+  audiokit-infer exp_dir=exp/sv data_dir=data/test output_dir=out cohort_dir=data/train
+
+options by kind: decoding.*, lm_exp_dir (ASR); cohort_dir (speaker); chunk_seconds (speaker,
+separation); diarization.* (diarization). Set AUDIOKIT_DEBUG=1 to see tracebacks.
+"""
 
 
 @dataclass
@@ -32,6 +60,7 @@ class InferConfig:
     max_batch_seconds: float = 120.0
     num_workers: int = 0
     on_bad_audio: str = "error"   # error | skip (skipped utterances go to output_dir/skipped)
+    downmix: bool | None = None   # average multi-channel audio; default: as in training
     decoding: dict = field(default_factory=dict)  # ASR: mode, beam, ctc_weight, lm_weight, ...
     lm_exp_dir: str | None = None  # ASR: an LM experiment for shallow fusion
     cohort_dir: str | None = None  # speaker: AS-norm the trial scores against these speakers
@@ -40,25 +69,81 @@ class InferConfig:
     diarization: dict = field(default_factory=dict)  # diarization: threshold, clustering, ...
 
 
+# What each inference pipeline is, for messages ("this experiment is a classifier").
+KINDS = {"AudioClassifier": "a classifier", "Speech2Text": "an ASR model",
+         "Transcriber": "a Whisper ASR model", "SpeakerEmbedder": "a speaker-embedding model",
+         "Separator": "a separation/enhancement model", "EENDDiarizer": "a diarization model",
+         "PipelineDiarizer": "a diarization pipeline"}
+# Which option belongs to which experiments, for the same messages.
+OPTION_OWNERS = {"decoding": "ASR", "lm_exp_dir": "ASR", "cohort_dir": "speaker",
+                 "chunk_seconds": "speaker and separation", "diarization": "diarization"}
+
+
+def check_exp_dir(exp_dir: str) -> None:
+    """Name what is missing in an experiment dir before anything is loaded."""
+    path = Path(exp_dir)
+    if not path.exists():
+        raise UserError(f"{exp_dir}: no such experiment dir")
+    if not path.is_dir():
+        raise UserError(f"{exp_dir}: not a directory (exp_dir is the folder audiokit-train wrote)")
+    if not (path / "model.pt").is_file():
+        why = ("training has not finished or failed: it has checkpoints but no exported model"
+               if (path / "checkpoints").is_dir() else "not a finished experiment dir")
+        raise UserError(f"{exp_dir}: no model.pt ({why})")
+    if not (path / "config.yaml").is_file():
+        raise UserError(f"{exp_dir}: no config.yaml (not written by audiokit-train?)")
+
+
+def check_data_dir(data_dir: str) -> None:
+    path = Path(data_dir)
+    if not path.exists():
+        raise UserError(f"{data_dir}: no such data dir")
+    if not (path / "wav.scp").is_file():
+        raise UserError(f"{data_dir}: not a data dir (no wav.scp)")
+
+
+def pipeline_options(cfg, pipeline_cls: type) -> dict:
+    """The options given for this pipeline; an option it does not take is an error naming
+    the experiments it is for."""
+    options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir,
+               "cohort_dir": cfg.cohort_dir, "chunk_seconds": cfg.chunk_seconds,
+               "diarization": dict(cfg.diarization)}
+    given = {k: v for k, v in options.items() if v}
+    accepted = inspect.signature(pipeline_cls.__init__).parameters
+    kind = KINDS.get(pipeline_cls.__name__, pipeline_cls.__name__)
+    for key in given:
+        if key not in accepted:
+            shown = f"{key}.*" if isinstance(given[key], dict) else key
+            raise UserError(f"{shown} applies to {OPTION_OWNERS[key]} experiments; this "
+                            f"experiment is {kind}")
+    if "decoding" in given or "lm_exp_dir" in given:  # ASR pipelines take both together
+        given.setdefault("decoding", {})
+        given.setdefault("lm_exp_dir", None)
+    return given
+
+
+@cli_errors(PROG)
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_key_values("audiokit-infer", InferConfig, sys.argv[1:] if argv is None else argv)
+    cfg = parse_key_values(PROG, InferConfig, sys.argv[1:] if argv is None else argv, help=HELP)
+    check_exp_dir(cfg.exp_dir)
+    check_data_dir(cfg.data_dir)
+    from hydra.utils import get_class
+
+    from audiokit.inference.loading import load_task
+
     print(f"audiokit-infer: {cfg.exp_dir} on {cfg.data_dir} -> {cfg.output_dir}")
     task, train_cfg = load_task(cfg.exp_dir, cfg.device)
-    options = {}
-    if cfg.decoding or cfg.lm_exp_dir:  # only pipelines that search take these
-        options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir}
-    if cfg.cohort_dir:
-        options["cohort_dir"] = cfg.cohort_dir
-    if cfg.chunk_seconds:
-        options["chunk_seconds"] = cfg.chunk_seconds
-    if cfg.diarization:
-        options["diarization"] = dict(cfg.diarization)
-    pipeline = get_class(task.inference)(task, int(train_cfg.data.sample_rate), cfg.device,
-                                         **options)
+    if not getattr(task, "inference", ""):
+        raise UserError(f"{cfg.exp_dir}: a {type(task).__name__} experiment has no inference "
+                        "pipeline of its own (a language model is used as lm_exp_dir= of an "
+                        "ASR experiment)")
+    pipeline_cls = get_class(task.inference)
+    options = pipeline_options(cfg, pipeline_cls)
+    pipeline = pipeline_cls(task, int(train_cfg.data.sample_rate), cfg.device, **options)
+    downmix = cfg.downmix if cfg.downmix is not None else bool(train_cfg.data.get("downmix", False))
     skipped = pipeline.process_data_dir(
         cfg.data_dir, cfg.output_dir, max_batch_seconds=cfg.max_batch_seconds,
-        num_workers=cfg.num_workers, on_bad_audio=cfg.on_bad_audio,
-        downmix=bool(train_cfg.data.get("downmix", False)),
+        num_workers=cfg.num_workers, on_bad_audio=cfg.on_bad_audio, downmix=downmix,
     )
     if skipped:
         print(f"audiokit-infer: skipped {len(skipped)} utterance(s) with bad audio "

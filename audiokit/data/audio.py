@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from functools import lru_cache
 
@@ -55,14 +56,12 @@ def load_audio(
     try:
         data, sr = _read(source, start, end)
     except (sf.LibsndfileError, RuntimeError, OSError, subprocess.CalledProcessError) as e:
-        raise AudioError(f"{where}: cannot read audio: {e}") from None
+        raise AudioError(f"{where}: {_read_problem(source, e)}") from None
     if data.shape[0] == 0:
         raise AudioError(f"{where}: empty audio (0 samples)")
     if data.shape[1] != 1:
         if not downmix:
-            raise AudioError(
-                f"{where}: {data.shape[1]} channels, expected mono (set data.downmix=true to average)"
-            )
+            raise AudioError(f"{where}: {data.shape[1]} channels, expected mono ({DOWNMIX_HINT})")
         data = data.mean(axis=1, keepdims=True)
     if not np.isfinite(data).all():
         raise AudioError(f"{where}: audio contains NaN or Inf")
@@ -72,12 +71,39 @@ def load_audio(
     return wav
 
 
-def audio_duration(source: str, utt: str = "?") -> float:
-    """Duration in seconds from the file header (no decoding)."""
+# What to set to average channels: in training (data.downmix) or in audiokit-infer (downmix).
+DOWNMIX_HINT = "set data.downmix=true in training, downmix=true in audiokit-infer, to average"
+
+
+def _read_problem(source: str, e: Exception, what: str = "audio") -> str:
+    """Why a file could not be read, in words (libsndfile says "System error" for a missing
+    file and "Format not recognised" for an empty one)."""
+    if not source.endswith("|"):
+        if not os.path.exists(source):
+            return "no such file"
+        if os.path.isdir(source):
+            return "a directory, not an audio file"
+        if os.path.getsize(source) == 0:
+            return "empty file (0 bytes)"
+        if not os.access(source, os.R_OK):
+            return "permission denied"
+    if isinstance(e, subprocess.CalledProcessError):
+        return f"command failed with exit status {e.returncode}: {source[:-1].strip()}"
+    return f"cannot read {what}: {e}"
+
+
+def audio_info(source: str, utt: str = "?") -> sf._SoundFileInfo:
+    """The file header (rate, channels, frames) without decoding; AudioError if unreadable."""
     try:
         if source.endswith("|"):
             out = subprocess.run(source[:-1], shell=True, capture_output=True, check=True).stdout
-            return sf.info(io.BytesIO(out)).duration
-        return sf.info(source).duration
+            return sf.info(io.BytesIO(out))
+        return sf.info(source)
     except (sf.LibsndfileError, RuntimeError, OSError, subprocess.CalledProcessError) as e:
-        raise AudioError(f"utterance '{utt}' ({source}): cannot read audio header: {e}") from None
+        raise AudioError(f"utterance '{utt}' ({source}): "
+                         f"{_read_problem(source, e, 'audio header')}") from None
+
+
+def audio_duration(source: str, utt: str = "?") -> float:
+    """Duration in seconds from the file header (no decoding)."""
+    return audio_info(source, utt).duration

@@ -48,8 +48,8 @@ class AudioDataset(Dataset):
         self.label_index = {label: i for i, label in enumerate(labels)} if labels else None
         if self.label_index is not None:
             self._check_labels()
-        durations = self._durations()
         self.excluded: dict[str, str] = dict(exclude or {})
+        durations = self._durations()
         for utt, dur in durations.items():
             if utt not in self.excluded and not min_duration <= dur <= max_duration:
                 self.excluded[utt] = f"duration {dur:.2f}s outside [{min_duration}, {max_duration}]"
@@ -85,7 +85,9 @@ class AudioDataset(Dataset):
             return {u: s.end - s.start for u, s in self.data.segments.items()}
         log.warning("%s: no utt2dur; reading every header (run the prepare stage to write one)",
                     self.data.path)
-        return {u: audio_duration(self.data.wav_scp[u], u) for u in self.data.utt_ids}
+        # excluded utterances (bad audio, already reported) may have no readable header
+        return {u: audio_duration(self.data.wav_scp[u], u) for u in self.data.utt_ids
+                if u not in self.excluded}
 
     def __len__(self) -> int:
         return len(self.utt_ids)

@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 import webdataset as wds
 
-from audiokit.data.audio import AudioError, load_audio
+from audiokit.data.audio import AudioError, audio_info, load_audio
 from audiokit.data.datadir import DataDir, DataDirError
 from audiokit.data.validate import Problem, screen_bad_audio, write_report
 
@@ -39,10 +39,7 @@ def _native_rate(source: str, utt: str) -> int:
     if source.endswith("|"):
         raise DataDirError(f"utterance '{utt}' ({source}): a piped wav.scp entry has no header "
                            "to read the sample rate from; pass sample_rate (--sample-rate)")
-    try:
-        return sf.info(source).samplerate
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise AudioError(f"utterance '{utt}' ({source}): cannot read audio header: {e}") from None
+    return audio_info(source, utt).samplerate
 
 
 def encode_audio(wav: np.ndarray, sample_rate: int, audio_format: str) -> bytes:

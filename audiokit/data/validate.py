@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiokit.data.audio import AudioError, audio_duration, load_audio
+from audiokit.data.audio import DOWNMIX_HINT, AudioError, audio_info, load_audio
 from audiokit.data.datadir import DataDir, DataDirError
 
 log = logging.getLogger(__name__)
@@ -27,25 +27,37 @@ class Problem:
         return f"{self.utt}\t{self.source}\t{self.reason}"
 
 
-def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool) -> Problem | None:
+def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool,
+                    expect_rate: int | None = None) -> Problem | None:
+    """The problem with one utterance, or None. The header is always read (missing, empty,
+    unreadable, channels, and with ``expect_rate`` the file's rate); with ``sample_rate`` the
+    audio is decoded too (NaN/Inf, truncated data)."""
     source, start, end = d.audio_source(utt)
     try:
-        if sample_rate is None:  # header only: fast, catches missing and unreadable files
-            if audio_duration(source, utt) <= 0:
-                raise AudioError(f"utterance '{utt}' ({source}): empty audio (0 samples)")
-        else:  # full decode: also catches NaN/Inf, channel count, truncated data
+        info = audio_info(source, utt)
+        where = f"utterance '{utt}' ({source})"
+        if info.frames <= 0:
+            raise AudioError(f"{where}: empty audio (0 samples)")
+        if info.channels != 1 and not downmix:
+            raise AudioError(f"{where}: {info.channels} channels, expected mono ({DOWNMIX_HINT})")
+        if expect_rate is not None and info.samplerate != expect_rate:
+            raise AudioError(f"{where}: sample rate {info.samplerate} Hz, the experiment "
+                             f"expects {expect_rate} Hz")
+        if sample_rate is not None:  # full decode: also catches NaN/Inf, truncated data
             load_audio(source, sample_rate, utt=utt, start=start, end=end, downmix=downmix)
     except AudioError as e:
-        return Problem(utt, source, str(e).split(": ", 1)[-1])
+        return Problem(utt, source, str(e).split("): ", 1)[-1])
     return None
 
 
 def find_problems(
-    d: DataDir, sample_rate: int | None = None, downmix: bool = False, workers: int = 4
+    d: DataDir, sample_rate: int | None = None, downmix: bool = False, workers: int = 4,
+    expect_rate: int | None = None,
 ) -> list[Problem]:
     """Every problem in the data dir, in utterance order (an empty list means clean)."""
     with ThreadPoolExecutor(workers) as pool:
-        found = pool.map(lambda u: check_utterance(d, u, sample_rate, downmix), d.utt_ids)
+        found = pool.map(lambda u: check_utterance(d, u, sample_rate, downmix, expect_rate),
+                         d.utt_ids)
         return [p for p in found if p is not None]
 
 

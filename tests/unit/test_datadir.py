@@ -106,7 +106,7 @@ def test_audio_errors_name_utterance_and_file(tmp_path):
     stereo = write_wav(tmp_path / "stereo.wav", channels=2)
     cases = {"e": (empty, "empty audio"), "g": (garbage, "cannot read audio"),
              "n": (nan, "audio contains NaN or Inf"), "s": (stereo, "2 channels, expected mono"),
-             "m": (tmp_path / "missing.wav", "cannot read audio")}
+             "m": (tmp_path / "missing.wav", "no such file")}
     for utt, (path, reason) in cases.items():
         with pytest.raises(AudioError, match=rf"utterance '{utt}' \({path}\): {reason}"):
             load_audio(str(path), 8000, utt=utt)

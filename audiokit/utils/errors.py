@@ -1,0 +1,80 @@
+"""One error path for every entry point: a user's mistake is one line on stderr, not a traceback.
+
+    @cli_errors("audiokit-infer")
+    def main(argv=None): ...
+
+An error the user can fix (a bad data dir, unreadable audio, a missing file, a bad option,
+anything raised as :class:`UserError` or defined in the ``audiokit`` package) becomes
+``audiokit-infer: error: <message>`` on stderr and exit status 1. ``AUDIOKIT_DEBUG=1`` lets
+the traceback through. Anything else is a bug in audiokit and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+
+
+class UserError(ValueError):
+    """A problem with what the user gave (file, option, data); the message says what to fix."""
+
+
+# Exceptions of the standard library that, raised from audiokit's own checks, mean bad input.
+# ValueError covers DataDirError, ConfigKeyError, UserError and the option checks of the
+# pipelines; OSError covers missing files and permissions.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, UnicodeError)
+
+
+def debug() -> bool:
+    return os.environ.get("AUDIOKIT_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
+def is_user_error(e: BaseException) -> bool:
+    """Ours (defined in audiokit: AudioError, RttmError, ...) or bad input by its type."""
+    if type(e).__module__.startswith("audiokit."):
+        return True
+    return isinstance(e, USER_ERRORS)
+
+
+def message(e: BaseException) -> str:
+    """The one line (or the few lines of a listing) to print for ``e``."""
+    if isinstance(e, FileNotFoundError) and e.filename and not str(e).startswith(str(e.filename)):
+        return f"{e.filename}: no such file or directory"
+    text = str(e).strip() or type(e).__name__
+    return text
+
+
+@contextmanager
+def user_errors(prog: str):
+    """Turn a user error raised inside into ``prog: error: ...`` and exit 1."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if debug():
+            raise
+        sys.stderr.write(f"{prog}: interrupted\n")
+        raise SystemExit(130) from None
+    except Exception as e:
+        if debug() or not is_user_error(e):
+            raise
+        sys.stderr.write(f"{prog}: error: {message(e)}\n")
+        raise SystemExit(1) from None
+
+
+def cli_errors(prog: str) -> Callable:
+    """Decorator form of :func:`user_errors` for a CLI ``main``."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            with user_errors(prog):
+                return fn(*args, **kwargs)
+        return inner
+    return wrap
+
+
+def fail(prog: str, text: str) -> None:
+    """Exit now with ``prog: error: text`` (for checks in the CLI itself)."""
+    raise SystemExit(f"{prog}: error: {text}")

@@ -1,0 +1,156 @@
+"""Every entry point fails with one line naming the problem (issue 25, items 4 and 'One error
+path'): no traceback unless AUDIOKIT_DEBUG=1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+from conftest import write_wav
+from omegaconf import OmegaConf
+
+from audiokit.cli import infer
+
+
+@pytest.fixture(scope="module")
+def cls_exp(tmp_path_factory) -> Path:
+    """An untrained fsdd_cnn classifier exported as audiokit-train does (model.pt, config.yaml)."""
+    from hydra import compose, initialize_config_dir
+
+    from audiokit.cli.train import CONF_DIR, build_task
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=cls/fsdd_cnn"])
+    task = build_task(cfg, {"labels": ["a", "b"]})
+    exp = tmp_path_factory.mktemp("cls_exp")
+    torch.save({"task": "audiokit.tasks.classification.ClassificationTask",
+                "hparams": dict(task.hparams), "state_dict": task.state_dict()}, exp / "model.pt")
+    OmegaConf.save({"data": {"sample_rate": 8000, "downmix": False}}, exp / "config.yaml")
+    return exp
+
+
+def data_dir(root: Path, n: int = 2, **files: str) -> Path:
+    """A data dir of n short synthetic wavs; ``files`` overrides/adds text files."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        lines.append(f"u{i} {write_wav(root / f'u{i}.wav', seconds=0.3, seed=i)}")
+    (root / "wav.scp").write_text("\n".join(lines) + "\n")
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+def run_infer(capsys, *args: str) -> str:
+    """The stderr of a failing audiokit-infer run: one error line (a listing of bad
+    utterances may follow, indented), no traceback, exit status 1."""
+    with pytest.raises(SystemExit) as e:
+        infer.main(list(args))
+    err = capsys.readouterr().err.strip()
+    message = str(e.value.code) if isinstance(e.value.code, str) else err
+    assert e.value.code not in (0, None)
+    first, *listing = message.splitlines()
+    assert "Traceback" not in message and all(line.startswith("  ") for line in listing), message
+    assert first.startswith("audiokit-infer: error: "), message
+    return message
+
+
+def test_missing_exp_dir(capsys, tmp_path):
+    m = run_infer(capsys, f"exp_dir={tmp_path}/nope", f"data_dir={tmp_path}", "output_dir=o")
+    assert "no such experiment dir" in m and "did training finish" not in m
+
+
+def test_exp_dir_without_model(capsys, tmp_path):
+    (tmp_path / "exp" / "checkpoints").mkdir(parents=True)
+    m = run_infer(capsys, f"exp_dir={tmp_path}/exp", f"data_dir={tmp_path}", "output_dir=o")
+    assert "no model.pt" in m and "checkpoints" in m
+
+
+def test_data_dir_without_wav_scp(capsys, cls_exp, tmp_path):
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={tmp_path}", f"output_dir={tmp_path}/o")
+    assert "no wav.scp" in m
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={tmp_path}/x", f"output_dir={tmp_path}/o")
+    assert "no such data dir" in m
+
+
+def test_duplicate_ids(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    (d / "wav.scp").write_text((d / "wav.scp").read_text() * 2)
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "duplicate id 'u0'" in m and "wav.scp:3" in m
+
+
+def test_non_utf8_text(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    (d / "text").write_bytes(b"u0 caf\xe9\nu1 ok\n")
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "text:1: not valid UTF-8" in m
+
+
+def test_utt2spk_mismatch(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d", utt2spk="u0 s0\nu7 s1\n")
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "utt2spk" in m and "u7" in m
+
+
+def test_zero_byte_file_named_then_skipped(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    (d / "u1.wav").write_bytes(b"")
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "u1" in m and "u1.wav" in m and "on_bad_audio=skip" in m
+    infer.main([f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o",
+                "on_bad_audio=skip"])
+    assert (tmp_path / "o" / "utt2label").read_text().split()[0] == "u0"
+    assert (tmp_path / "o" / "skipped").read_text().startswith("u1 ")
+
+
+def test_missing_audio_file_says_no_such_file(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    (d / "u1.wav").unlink()
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "no such file" in m and "System error" not in m
+
+
+def test_decoding_key_on_a_classifier(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o",
+                  "decoding.beam=4")
+    assert "decoding.* applies to ASR experiments; this experiment is a classifier" in m
+
+
+def test_stereo_needs_downmix_which_infer_can_set(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    write_wav(d / "u1.wav", seconds=0.3, channels=2)
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "2 channels" in m and "downmix=true" in m
+    infer.main([f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o", "downmix=true"])
+    assert len((tmp_path / "o" / "utt2label").read_text().splitlines()) == 2
+
+
+def test_nan_samples_named(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    sf.write(d / "u1.wav", [0.0, float("nan")] * 1000, 8000, subtype="FLOAT")
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "u1" in m and "NaN" in m
+
+
+def test_wrong_value_type(capsys, tmp_path):
+    m = run_infer(capsys, "exp_dir=e", "data_dir=d", "output_dir=o", "num_workers=two")
+    assert "num_workers must be an integer" in m
+
+
+def test_debug_shows_the_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUDIOKIT_DEBUG", "1")
+    with pytest.raises(ValueError, match="no such experiment dir"):
+        infer.main([f"exp_dir={tmp_path}/nope", f"data_dir={tmp_path}", "output_dir=o"])
+
+
+def test_infer_help_names_tasks_and_files(capsys):
+    with pytest.raises(SystemExit) as e:
+        infer.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("utt2label", "nbest", "rttm", "embeddings.npz", "spk1.scp", "classification"):
+        assert word in out
