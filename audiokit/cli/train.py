@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,16 +19,53 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audiokit.data.audio import AudioError
-from audiokit.data.datadir import DataDirError
 from audiokit.inference.loading import MODEL_FILE
 from audiokit.utils import run_info
 from audiokit.utils.averaging import average_checkpoints, best_checkpoints
 from audiokit.utils.checkpoint import AtomicCheckpointIO, find_resume_checkpoint
-from audiokit.utils.config_check import ConfigKeyError, check_overrides
+from audiokit.utils.config_check import check_overrides, group_options
+from audiokit.utils.errors import cli_errors, user_errors
 
 log = logging.getLogger("audiokit.train")
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+PROG = "audiokit-train"
+
+USAGE = """\
+usage: audiokit-train experiment=NAME [key=value ...] [--cfg job]
+
+Composes the experiment's config (audiokit/conf), trains, and writes the exp dir
+(exp/<name>, or exp_dir=...): model.pt (the exported model for audiokit-infer), config.yaml,
+checkpoints/, train_summary.json, run_info.json.
+
+examples:
+  audiokit-train experiment=cls/fsdd_cnn paths.data_root=data
+  audiokit-train experiment=cls/fsdd_cnn trainer.max_epochs=5 exp_dir=exp/try1
+  audiokit-train experiment=cls/fsdd_cnn debug=fast_dev_run      # one batch: does it run?
+  audiokit-train experiment=sep/fsdd_convtasnet trainer=gpu data.num_workers=4
+  audiokit-train experiment=cls/fsdd_cnn --cfg job                # print the composed config
+
+Any config value can be set as key=value (a misspelt key or a wrong type is named);
+groups: data, frontend, model, loss, task, optim, scheduler, trainer, logger, callbacks,
+launcher, debug (e.g. trainer=ddp, logger=tensorboard). resume=auto (default) continues from
+the newest checkpoint in the exp dir. Set AUDIOKIT_DEBUG=1 to see tracebacks;
+--hydra-help for Hydra's own options.
+"""
+
+
+def _describe(path: Path) -> str:
+    """The first comment line of an experiment file (what it trains), cut to fit."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and "@package" not in line and line.strip("# "):
+            text = line.strip("# ").strip()
+            return text if len(text) <= 70 else text[:67] + "..."
+    return ""
+
+
+def usage() -> str:
+    lines = [USAGE, "experiments:"]
+    for name in group_options(CONF_DIR, "experiment"):
+        lines.append(f"  {name:28s} {_describe(Path(CONF_DIR) / 'experiment' / f'{name}.yaml')}")
+    return "\n".join(lines)
 
 
 def _plain(node) -> dict | None:
@@ -153,19 +191,36 @@ def write_summary(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
     (exp_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
+# Whether the exp dir did not exist before this run (Hydra creates it before train() runs).
+_NEW_EXP_DIR: list[Path] = []
+
+
+def _remove_unfinished(exp_dir: Path) -> None:
+    """A run that failed before its first checkpoint leaves no exp dir behind when it made
+    that dir itself: a half-made one would look like an experiment."""
+    if exp_dir in _NEW_EXP_DIR and not (exp_dir / MODEL_FILE).exists() and not any(
+            (exp_dir / "checkpoints").glob("*.ckpt")):
+        shutil.rmtree(exp_dir, ignore_errors=True)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        train(cfg)
-    except (DataDirError, AudioError) as e:  # bad input: the message says it all
-        sys.exit(f"audiokit-train: error: {e}")
+    with user_errors(PROG):  # Hydra would print its own report of the exception
+        try:
+            train(cfg)
+        except Exception:
+            _remove_unfinished(Path(cfg.exp_dir))
+            raise
 
 
+@cli_errors(PROG)
 def main() -> None:
-    try:
-        check_overrides(CONF_DIR, "train", [a for a in sys.argv[1:] if "=" in a])
-    except ConfigKeyError as e:
-        sys.exit(f"audiokit-train: error: {e}")
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(usage())
+        return
+    cfg = check_overrides(CONF_DIR, "train", [a for a in sys.argv[1:] if "=" in a])
+    if cfg is not None and not Path(str(cfg.exp_dir)).exists():
+        _NEW_EXP_DIR.append(Path(str(cfg.exp_dir)))
     _hydra_main()
 
 

@@ -1,20 +1,29 @@
-"""Fail fast on a misspelt config key, naming the closest valid one.
+"""Fail fast on a bad override, before anything is built: a misspelt key (naming the closest
+valid one), an unknown config-group option (listing the options, with a did-you-mean), and a
+value of the wrong type (``trainer.max_epochs=abc``: the key and the type it takes).
 
-Hydra's struct mode already rejects ``trainer.max_epoch=3``, but only says the key is not
-in struct. We compose the overrides once before the run and, on such an error, say which
-keys exist at that place and which one was probably meant.
+Hydra's struct mode already rejects ``trainer.max_epoch=3``, but only says the key is not in
+struct; it accepts ``trainer.max_epochs=abc``, which then fails deep inside Lightning after
+the data has loaded. We compose the overrides once before the run and check each of them.
+The type a key takes is the type of its composed default (an int default takes whole
+numbers, a float default any number, a bool default true/false; a null default anything).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 _BAD_KEY = re.compile(r"Could not override '([^']+)'|Key '([^']+)' is not in struct")
+
+# int-valued defaults that also take a fraction (Lightning reads a float as a share).
+_INT_OR_FRACTION = re.compile(r"(^|\.)(limit_\w+_batches|val_check_interval|overfit_batches|"
+                              r"gradient_clip_val)$")
 
 
 class ConfigKeyError(ValueError):
@@ -35,16 +44,112 @@ def closest_keys(cfg: DictConfig, dotted_key: str) -> tuple[str, list[str]]:
     return parent_path, difflib.get_close_matches(leaf, [str(k) for k in keys], n=3, cutoff=0.6)
 
 
-def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> None:
-    """Raise :class:`ConfigKeyError` with a suggestion if an override names an unknown key."""
-    plain = [o for o in overrides if not o.startswith(("hydra.", "+", "~", "-"))]
+def group_options(config_dir: str, group: str) -> list[str]:
+    """The options of a config group: its YAML files, nested folders as ``sub/name``."""
+    root = Path(config_dir) / group
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml")
+                  if not p.name.startswith("_"))
+
+
+def check_groups(config_dir: str, overrides: list[str]) -> None:
+    """An override that picks a config group option (``experiment=cls/nope``) must name one
+    that exists; the error lists them, closest first."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+")
+        if not (Path(config_dir) / key).is_dir() or value in ("null", "") or value[0] in "[{":
+            continue
+        options = group_options(config_dir, key)
+        if value in options:
+            continue
+        close = difflib.get_close_matches(value, options, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigKeyError(f"unknown {key} '{value}'{hint} (available: {', '.join(options)})")
+
+
+def _type_name(value) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, (DictConfig, dict)):
+        return "a mapping"
+    if isinstance(value, (ListConfig, list)):
+        return "a list"
+    return "a string"
+
+
+def _fits(key: str, default, value) -> bool:
+    """Whether ``value`` can stand where ``default`` stood."""
+    if value is None or default is None or isinstance(default, str):
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        if isinstance(value, float) and _INT_OR_FRACTION.search(key):
+            return True
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, DictConfig):
+        return isinstance(value, DictConfig)
+    if isinstance(default, ListConfig):
+        return isinstance(value, ListConfig)
+    return True
+
+
+def _leaf(cfg: DictConfig, key: str):
+    """(found, value) of a dotted key, without resolving interpolations (None if one)."""
+    parent_path, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_path) if parent_path else cfg
+    if not isinstance(parent, DictConfig) or leaf not in parent:
+        return False, None
+    node = parent._get_node(leaf)
+    if node is None or OmegaConf.is_interpolation(parent, leaf) or OmegaConf.is_missing(parent, leaf):
+        return True, None
+    return True, parent[leaf]
+
+
+def check_types(config_dir: str, config_name: str, overrides: list[str],
+                composed: DictConfig) -> None:
+    """Each ``key=value`` override must have the type of the key's default."""
+    values = [o for o in overrides
+              if "=" in o and not (Path(config_dir) / o.split("=", 1)[0]).is_dir()]
+    checked = []
+    for override in values:
+        key = override.split("=", 1)[0]
+        found, value = _leaf(composed, key)
+        if found and not isinstance(value, DictConfig):
+            checked.append((override, key, value))
+    if not checked:
+        return
+    base = _compose(config_dir, config_name, [o for o in overrides if o not in values])
+    for override, key, value in checked:
+        found, default = _leaf(base, key)
+        if found and not _fits(key, default, value):
+            raise ConfigKeyError(f"{override}: {key} takes {_type_name(default)} (its default "
+                                 f"is {OmegaConf.to_yaml(default).strip() if isinstance(default, (DictConfig, ListConfig)) else default!r})")
+
+
+def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig | None:
+    """Raise :class:`ConfigKeyError` naming the problem if an override names an unknown key
+    or group option, or gives a value of the wrong type; return the composed config (None
+    when Hydra itself should report the problem)."""
+    plain = [o for o in overrides if not o.startswith(("hydra.", "hydra/", "+", "~", "-"))]
+    check_groups(config_dir, plain)
     try:
-        _compose(config_dir, config_name, plain)
+        composed = _compose(config_dir, config_name, plain)
+        check_types(config_dir, config_name, plain, composed)
+        return composed
+    except ConfigKeyError:
+        raise
     except Exception as e:  # Hydra wraps OmegaConf errors in several exception types
         text = f"{e} {e.__cause__ or ''}"
         match = _BAD_KEY.search(text)
         if not match:
-            return  # not a key problem: let Hydra report it in its own words
+            return None  # not a key problem: let Hydra report it in its own words
         key = match.group(1) or match.group(2)
         bad = [o for o in plain if o.split("=", 1)[0] == key]
         base = _compose(config_dir, config_name, [o for o in plain if o not in bad])

@@ -32,9 +32,17 @@ def debug() -> bool:
     return os.environ.get("AUDIOKIT_DEBUG", "").lower() not in ("", "0", "false", "no")
 
 
+def unwrap(e: BaseException) -> BaseException:
+    """The error inside Hydra's InstantiationException (a data module's DataDirError...)."""
+    while type(e).__name__ == "InstantiationException" and e.__cause__ is not None:
+        e = e.__cause__
+    return e
+
+
 def is_user_error(e: BaseException) -> bool:
-    """Ours (defined in audiokit: AudioError, RttmError, ...) or bad input by its type."""
-    if type(e).__module__.startswith("audiokit."):
+    """Ours (defined in audiokit: AudioError, RttmError, ...) or bad input by its type; a
+    config that instantiates a class with wrong arguments is the user's too."""
+    if type(e).__name__ == "InstantiationException" or type(e).__module__.startswith("audiokit."):
         return True
     return isinstance(e, USER_ERRORS)
 
@@ -44,6 +52,8 @@ def message(e: BaseException) -> str:
     if isinstance(e, FileNotFoundError) and e.filename and not str(e).startswith(str(e.filename)):
         return f"{e.filename}: no such file or directory"
     text = str(e).strip() or type(e).__name__
+    if type(e).__name__ == "InstantiationException":  # "Error in call to target ...\nfull_key: x"
+        text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
     return text
 
 
@@ -58,9 +68,9 @@ def user_errors(prog: str):
         sys.stderr.write(f"{prog}: interrupted\n")
         raise SystemExit(130) from None
     except Exception as e:
-        if debug() or not is_user_error(e):
+        if debug() or not is_user_error(unwrap(e)):
             raise
-        sys.stderr.write(f"{prog}: error: {message(e)}\n")
+        sys.stderr.write(f"{prog}: error: {message(unwrap(e))}\n")
         raise SystemExit(1) from None
 
 

@@ -154,3 +154,61 @@ def test_infer_help_names_tasks_and_files(capsys):
     out = capsys.readouterr().out
     for word in ("utt2label", "nbest", "rttm", "embeddings.npz", "spk1.scp", "classification"):
         assert word in out
+
+
+# ---------------------------------------------------------------- audiokit-train
+
+def run_train(monkeypatch, capsys, *args: str) -> str:
+    from audiokit.cli import train
+
+    monkeypatch.setattr("sys.argv", ["audiokit-train", *args])
+    with pytest.raises(SystemExit) as e:
+        train.main()
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 1 and "Traceback" not in err, err
+    last = err.splitlines()[-1]  # after the run's log lines, if it got that far
+    assert last.startswith("audiokit-train: error: "), err
+    return last
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("trainer.max_epochs=abc", "trainer.max_epochs takes a whole number"),
+    ("data.num_workers=two", "data.num_workers takes a whole number"),
+    ("optim.lr=fast", "optim.lr takes a number"),
+    ("trainer.max_epochs=2.5", "trainer.max_epochs takes a whole number"),
+])
+def test_train_value_types_checked_before_anything_is_built(monkeypatch, capsys, override,
+                                                           expected):
+    assert expected in run_train(monkeypatch, capsys, "experiment=cls/fsdd_cnn", override)
+
+
+def test_train_unknown_experiment_lists_them(monkeypatch, capsys):
+    err = run_train(monkeypatch, capsys, "experiment=cls/nope")
+    assert "unknown experiment 'cls/nope'; did you mean 'cls/fsdd_cnn'" in err
+    assert "sep/fsdd_convtasnet" in err
+
+
+def test_train_missing_data_dir_is_one_line_and_leaves_no_exp_dir(monkeypatch, capsys, tmp_path):
+    err = run_train(monkeypatch, capsys, "experiment=cls/fsdd_cnn",
+                    f"paths.data_root={tmp_path}/nodata", f"exp_dir={tmp_path}/exp")
+    assert "nodata/train: not a data dir (no wav.scp)" in err
+    assert not (tmp_path / "exp").exists()
+
+
+def test_train_help_lists_experiments_and_examples(monkeypatch, capsys):
+    from audiokit.cli import train
+
+    monkeypatch.setattr("sys.argv", ["audiokit-train", "--help"])
+    train.main()
+    out = capsys.readouterr().out
+    assert out.startswith("usage: audiokit-train experiment=NAME")
+    assert "examples:" in out and "cls/fsdd_cnn " in out and "sv/fsdd_ecapa" in out
+    assert len(out.splitlines()) < 80
+
+
+def test_train_cfg_job_still_prints_the_config(monkeypatch, capsys):
+    from audiokit.cli import train
+
+    monkeypatch.setattr("sys.argv", ["audiokit-train", "experiment=cls/fsdd_cnn", "--cfg", "job"])
+    train.main()
+    assert "max_epochs: 25" in capsys.readouterr().out
