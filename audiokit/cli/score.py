@@ -42,12 +42,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiokit.data.datadir import DataDirError, read_kaldi_map
+from audiokit.data.datadir import read_kaldi_map
 from audiokit.metrics.classification import classification_report, plot_confusion
 from audiokit.metrics.wer import align_corpus, format_alignment, total_counts
 from audiokit.text.normalize import TextNormalizer, collapse_whitespace
 from audiokit.utils import run_info
 from audiokit.utils.cli_args import parse_key_values
+from audiokit.utils.errors import cli_errors
 from audiokit.utils.results import write_results_md
 
 
@@ -79,7 +80,7 @@ def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
     missing = [u for u in ref if u not in hyp]
     extra = [u for u in hyp if u not in ref]
     if missing or extra:
-        sys.exit(f"audiokit-score: {hyp_file} and {ref_file} differ: {len(missing)} reference "
+        sys.exit(f"audiokit-score: error: {hyp_file} and {ref_file} differ: {len(missing)} reference "
                  f"utterance(s) without hypothesis (e.g. {missing[:3]}), {len(extra)} "
                  f"hypothesis utterance(s) without reference (e.g. {extra[:3]})")
     return list(ref), ref, hyp
@@ -141,7 +142,7 @@ def _source_scps(folder: Path, role: str) -> list[dict[str, str]]:
     if not scps and role == "hyp" and (folder / "wav.scp").is_file():
         scps = [read_kaldi_map(folder / "wav.scp")]
     if not scps:
-        sys.exit(f"audiokit-score: {folder}: no spk1.scp ({role})")
+        sys.exit(f"audiokit-score: error: {folder}: no spk1.scp ({role})")
     return scps
 
 
@@ -184,11 +185,11 @@ def score_separation(cfg, out_dir: Path | None) -> dict:
     mixtures = read_kaldi_map(ref_dir / "wav.scp")
     refs, hyps = _source_scps(ref_dir, "ref"), _source_scps(hyp_dir, "hyp")
     if len(refs) != len(hyps):
-        sys.exit(f"audiokit-score: {ref_dir} has {len(refs)} reference source(s), {hyp_dir} "
+        sys.exit(f"audiokit-score: error: {ref_dir} has {len(refs)} reference source(s), {hyp_dir} "
                  f"{len(hyps)} estimate(s)")
     missing = [u for u in mixtures if any(u not in h for h in hyps)]
     if missing:
-        sys.exit(f"audiokit-score: {hyp_dir}: no estimate for {len(missing)} mixture(s) of "
+        sys.exit(f"audiokit-score: error: {hyp_dir}: no estimate for {len(missing)} mixture(s) of "
                  f"{ref_dir}, e.g. {missing[:3]}")
     metrics = [str(m) for m in cfg.metrics]
     core = [m for m in metrics if m not in PERCEPTUAL]
@@ -254,7 +255,7 @@ def score_verification(cfg, out_dir: Path | None) -> dict:
     index = {pair: i for i, pair in enumerate(pairs)}
     missing = [(t.enroll, t.test) for t in trials if (t.enroll, t.test) not in index]
     if missing or len(pairs) != len(trials):
-        sys.exit(f"audiokit-score: {cfg.hyp} scores {len(pairs)} trial(s), {cfg.ref} lists "
+        sys.exit(f"audiokit-score: error: {cfg.hyp} scores {len(pairs)} trial(s), {cfg.ref} lists "
                  f"{len(trials)}; unscored e.g. {missing[:3]}")
     ordered = scores[[index[(t.enroll, t.test)] for t in trials]]
     labels = trial_labels(trials)
@@ -274,17 +275,17 @@ def score_diarization(cfg, out_dir: Path | None) -> dict:
 
     collars = [float(c) for c in cfg.collars]
     if not collars or min(collars) < 0:
-        sys.exit(f"audiokit-score: collars must be a non-empty list of seconds >= 0, got "
+        sys.exit(f"audiokit-score: error: collars must be a non-empty list of seconds >= 0, got "
                  f"{collars}")
     ref, hyp = read_rttm(cfg.ref), read_rttm(cfg.hyp)  # RttmError names the file and line
     if not ref:
-        sys.exit(f"audiokit-score: {cfg.ref}: no SPEAKER lines, nothing to score")
+        sys.exit(f"audiokit-score: error: {cfg.ref}: no SPEAKER lines, nothing to score")
     try:
         uem = read_uem(cfg.uem) if cfg.uem else None
         results = [diarization_error(ref, hyp, c, missing=cfg.missing, jer=True, uem=uem)
                    for c in collars]
     except ValueError as e:
-        sys.exit(f"audiokit-score: {cfg.hyp} against {cfg.ref}: error: {e}")
+        sys.exit(f"audiokit-score: error: {cfg.hyp} against {cfg.ref}: error: {e}")
     for r in results:  # a collar wider than the turns scores (almost) nothing: say so
         if r["total_s"] < 0.5 * r["reference_s"]:
             print(f"audiokit-score: warning: collar {r['collar']:g} s leaves "
@@ -321,21 +322,40 @@ HEADLINES = {
 }
 
 
+HELP = """\
+usage: audiokit-score task=TASK ref=REF hyp=HYP [exp_dir=E] [name=NAME] [key=value ...]
+
+Compares hypotheses (what audiokit-infer wrote) with references and prints the headline
+figures. tasks, and what ref / hyp are:
+
+  cls    utt2label files                     accuracy, macro-F1 (+ confusion.png)
+  asr    Kaldi text files                    WER, CER, sentence error rate (+ errors.txt)
+  sep    data dir / infer output folder      SI-SNR(i), SDR(i), PESQ, STOI (+ per_utt.csv)
+  sv     trials file / scores file           EER, minDCF (+ det.png)
+  diar   rttm files                          DER, JER at each collar (+ per_recording.csv)
+
+With exp_dir=E it also writes E/scores/<name>/report.json (and the files above) and
+regenerates E/RESULTS.md from every scored set. Set AUDIOKIT_DEBUG=1 to see tracebacks.
+
+example:
+  audiokit-score task=cls ref=data/test/utt2label hyp=E/infer/test/utt2label exp_dir=E
+"""
+
+
+@cli_errors("audiokit-score")
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_key_values("audiokit-score", ScoreConfig, sys.argv[1:] if argv is None else argv)
+    cfg = parse_key_values("audiokit-score", ScoreConfig, sys.argv[1:] if argv is None else argv,
+                           help=HELP)
     if cfg.task not in SCORERS:
-        sys.exit(f"audiokit-score: unknown task '{cfg.task}' (known: {', '.join(SCORERS)})")
+        sys.exit(f"audiokit-score: error: unknown task '{cfg.task}' (known: {', '.join(SCORERS)})")
     for f in (cfg.ref, cfg.hyp):
         if not (Path(f).is_dir() if cfg.task == "sep" else Path(f).is_file()):
-            sys.exit(f"audiokit-score: {f}: no such {'folder' if cfg.task == 'sep' else 'file'}")
+            sys.exit(f"audiokit-score: error: {f}: no such {'folder' if cfg.task == 'sep' else 'file'}")
     cfg.name = cfg.name or (Path(cfg.hyp).name if cfg.task == "sep" else Path(cfg.hyp).parent.name)
     out_dir = Path(cfg.exp_dir) / "scores" / cfg.name if cfg.exp_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        report = SCORERS[cfg.task](cfg, out_dir)
-    except DataDirError as e:  # names the file, the line and the utterance
-        sys.exit(f"audiokit-score: error: {e}")
+    report = SCORERS[cfg.task](cfg, out_dir)  # DataDirError names the file, line, utterance
     report.update(task=cfg.task, name=cfg.name, ref=cfg.ref, hyp=cfg.hyp,
                   command=" ".join(["audiokit-score", *(sys.argv[1:] if argv is None else argv)]),
                   scored_with=run_info.collect())

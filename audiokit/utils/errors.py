@@ -70,8 +70,8 @@ def user_errors(prog: str):
     except Exception as e:
         if debug() or not is_user_error(unwrap(e)):
             raise
-        sys.stderr.write(f"{prog}: error: {message(unwrap(e))}\n")
-        raise SystemExit(1) from None
+        # SystemExit with a text: Python prints it on stderr and exits with status 1
+        raise SystemExit(f"{prog}: error: {message(unwrap(e))}") from None
 
 
 def cli_errors(prog: str) -> Callable:

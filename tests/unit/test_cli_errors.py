@@ -164,9 +164,9 @@ def run_train(monkeypatch, capsys, *args: str) -> str:
     monkeypatch.setattr("sys.argv", ["audiokit-train", *args])
     with pytest.raises(SystemExit) as e:
         train.main()
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 1 and "Traceback" not in err, err
-    last = err.splitlines()[-1]  # after the run's log lines, if it got that far
+    err = e.value.code
+    assert isinstance(err, str) and "Traceback" not in err, err
+    last = err.splitlines()[-1]
     assert last.startswith("audiokit-train: error: "), err
     return last
 
@@ -212,3 +212,47 @@ def test_train_cfg_job_still_prints_the_config(monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["audiokit-train", "experiment=cls/fsdd_cnn", "--cfg", "job"])
     train.main()
     assert "max_epochs: 25" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- audiokit-score
+
+def run_score(*args: str) -> str:
+    from audiokit.cli import score
+
+    with pytest.raises(SystemExit) as e:
+        score.main(list(args))
+    assert isinstance(e.value.code, str) and "Traceback" not in e.value.code
+    assert e.value.code.startswith("audiokit-score: error: "), e.value.code
+    return e.value.code
+
+
+def test_score_missing_reference(tmp_path):
+    (tmp_path / "hyp").write_text("u0 a\n")
+    m = run_score("task=cls", f"ref={tmp_path}/ref", f"hyp={tmp_path}/hyp")
+    assert f"{tmp_path}/ref: no such file" in m
+
+
+def test_score_unknown_task_and_mismatched_ids(tmp_path):
+    (tmp_path / "hyp").write_text("u0 a\n")
+    (tmp_path / "ref").write_text("u1 a\n")
+    assert "unknown task 'clss'" in run_score("task=clss", "ref=r", "hyp=h")
+    m = run_score("task=cls", f"ref={tmp_path}/ref", f"hyp={tmp_path}/hyp")
+    assert "1 reference utterance(s) without hypothesis" in m
+
+
+def test_score_non_utf8_hypothesis(tmp_path):
+    (tmp_path / "hyp").write_bytes(b"u0 \xff\n")
+    (tmp_path / "ref").write_text("u0 a\n")
+    assert "hyp:1: not valid UTF-8" in run_score("task=asr", f"ref={tmp_path}/ref",
+                                                 f"hyp={tmp_path}/hyp")
+
+
+def test_score_help_names_tasks_and_files(capsys):
+    from audiokit.cli import score
+
+    with pytest.raises(SystemExit) as e:
+        score.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("cls", "asr", "sep", "sv", "diar", "report.json", "RESULTS.md", "errors.txt"):
+        assert word in out
