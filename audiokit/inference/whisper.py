@@ -18,8 +18,11 @@ class Transcriber:
     (and ``lang``, the identified language, when the model knows several) for any data dir.
 
     ``decoding`` overrides the task's search settings (:class:`DecodingOptions` fields:
-    beam_size or beam, language, task, timestamps, max_new_tokens, max_initial_timestamp;
-    ``mode`` may only be ``attention``).
+    beam_size or beam, language, task, timestamps, max_new_tokens, max_initial_timestamp,
+    suppress_blank, suppress_non_speech, suppress_special_tokens; ``mode`` may only be
+    ``attention``). The suppression defaults are OpenAI's (``whisper.decoding``);
+    ``suppress_special_tokens=True`` also bans language tokens, and timestamps when they are
+    off, as audiokit did before.
     """
 
     def __init__(self, task, sample_rate: int, device: str = "cpu",

@@ -279,7 +279,8 @@ def test_beam_search_with_a_wide_beam_finds_the_exhaustive_best():
 
     tok = CharTokenizer(["<blank>", "<unk>", "a", "b", "<sos/eos>"])  # text tokens 1, 2, 3
     vocab = WhisperVocab.from_tokenizer(tok)
-    banned = torch.tensor(suppressed_tokens(vocab, timestamps=False))
+    # audiokit's strict suppression, no blank suppression: the candidates are text tokens only
+    banned = torch.tensor(suppressed_tokens(vocab, timestamps=False, special=True))
     prompt = vocab.prompt("en")
     cap = 4
     mel = torch.zeros(1, 10, 80)
@@ -298,7 +299,8 @@ def test_beam_search_with_a_wide_beam_finds_the_exhaustive_best():
         best = max(candidates, key=avg_logprob)
         lengths.append(len(best))
         result = decode(scorer, vocab, mel, None,
-                        DecodingOptions(language="en", beam_size=64, max_new_tokens=cap))[0]
+                        DecodingOptions(language="en", beam_size=64, max_new_tokens=cap,
+                                        suppress_blank=False, suppress_special_tokens=True))[0]
         assert result.tokens == best
         assert result.avg_logprob == pytest.approx(avg_logprob(best), abs=1e-5)
         # a beam of one follows the greedy path
@@ -317,12 +319,13 @@ def test_decoding_with_timestamps_obeys_the_rules(beam_size: int):
         scorer = PrefixScorer(vocab.n_vocab, seed)
         with torch.no_grad():
             result = decode(scorer, vocab, torch.zeros(1, 10, 80), None, DecodingOptions(
-                timestamps=True, beam_size=beam_size, max_new_tokens=20))[0]
+                timestamps=True, beam_size=beam_size, max_new_tokens=20,
+                suppress_special_tokens=True))[0]
         tokens = result.tokens
         assert tokens and tb <= tokens[0] <= vocab.timestamp_token(1.0)
         stamps = [t for t in tokens if t >= tb]
         assert stamps == sorted(stamps)
-        assert all(t < tok.vocab_size or t >= tb for t in tokens)  # no other specials
+        assert all(t < tok.vocab_size or t >= tb for t in tokens)  # no other specials (strict)
         for i in range(2, len(tokens)):  # a lone timestamp after text is followed by another
             if tokens[i - 1] >= tb and tokens[i - 2] < tb:
                 assert tokens[i] >= tb

@@ -1,10 +1,17 @@
 """Decoding for Whisper-style models: language identification, batched greedy search and beam
 search from the task prompt, with Whisper's timestamp rules.
 
-Rules applied to every step's logits (Radford et al. 2022, section 4.5 / appendix):
-- tokens that only belong in the prompt (sot, language, task, sot_lm, sot_prev, nospeech,
-  notimestamps) are never generated, nor any timestamp when timestamps are off, nor the
-  audiokit tokenizer's <blank> and <sos/eos> (Whisper has no use for them);
+Rules applied to every step's logits, in the order of OpenAI's logit filters
+(``whisper.decoding``; Radford et al. 2022, section 4.5 / appendix):
+- blank suppression (``suppress_blank``, OpenAI's ``SuppressBlank``): at the first generated
+  step neither the space token nor <|endoftext|> may be chosen;
+- suppressed tokens: sot, the task tokens, sot_lm, sot_prev and nospeech are never generated,
+  nor <|notimestamps|> when timestamps are on; with ``suppress_non_speech`` (OpenAI's default
+  ``suppress_tokens="-1"``) neither are OpenAI's non-speech tokens (speaker tags, music signs,
+  brackets) of its GPT-2 vocabularies; the audiokit tokenizer's <blank> and <sos/eos> never
+  are (Whisper has no use for them). ``suppress_special_tokens`` also bans the language tokens,
+  <|notimestamps|>, and every timestamp when timestamps are off: OpenAI leaves these to the
+  model, so the default (False) decodes as ``whisper.decoding.decode`` does;
 - timestamps: the first token is a timestamp no later than ``max_initial_timestamp``; timestamps
   come in pairs (a segment's end, then the next segment's start, which may repeat the end);
   they never decrease; and when the total probability of all timestamps exceeds that of the
@@ -30,6 +37,9 @@ class DecodingOptions:
     beam_size: int = 1  # 1 = greedy
     max_new_tokens: int | None = None  # None: half the decoder context, as Whisper does
     max_initial_timestamp: float = 1.0
+    suppress_blank: bool = True  # OpenAI's SuppressBlank
+    suppress_non_speech: bool = True  # OpenAI's suppress_tokens="-1"
+    suppress_special_tokens: bool = False  # also ban language tokens (and timestamps when off)
 
 
 def decoding_options(settings: dict) -> DecodingOptions:
@@ -73,15 +83,60 @@ def detect_language(model: Whisper, vocab: WhisperVocab, audio: Tensor,
     return [vocab.languages[int(i)] for i in probs.argmax(-1)], probs.cpu()
 
 
-def suppressed_tokens(vocab: WhisperVocab, timestamps: bool) -> list[int]:
-    """Tokens never generated after the prompt."""
-    ids = [vocab.sot, *vocab.language_ids.values(), vocab.translate, vocab.transcribe,
-           vocab.sot_lm, vocab.sot_prev, vocab.no_speech, vocab.no_timestamps]
-    if not timestamps:
-        ids += range(vocab.timestamp_begin, vocab.n_vocab)
+# OpenAI's ``tokenizer.non_speech_tokens`` per vocabulary size. audiokit ships no GPT-2 /
+# tiktoken vocabulary, so the ids were computed once with the openai-whisper package (version
+# 20250625): ``whisper.tokenizer.get_tokenizer(multilingual, num_languages=n).non_speech_tokens``
+# for (False, 99), (True, 99) and (True, 100); the multilingual sizes share one base vocabulary.
+_GPT2_NON_SPEECH = (
+    1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93, 357,
+    366, 438, 532, 685, 705, 796, 930, 1058, 1220, 1267, 1279, 1303, 1343, 1377, 1391, 1635, 1782,
+    1875, 2162, 2361, 2488, 3467, 4008, 4211, 4600, 4808, 5299, 5855, 6329, 7203, 9609, 9959,
+    10563, 10786, 11420, 11709, 11907, 13163, 13697, 13700, 14808, 15306, 16410, 16791, 17992,
+    19203, 19510, 20724, 22305, 22935, 27007, 30109, 30420, 33409, 34949, 40283, 40493, 40549,
+    47282, 49146)
+_MULTILINGUAL_NON_SPEECH = (
+    1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93, 359,
+    503, 522, 542, 873, 893, 902, 918, 922, 931, 1350, 1853, 1982, 2460, 2627, 3246, 3253, 3268,
+    3536, 3846, 3961, 4183, 4667, 6585, 6647, 7273, 9061, 9383, 10428, 10929, 11938, 12033, 12331,
+    12562, 13793, 14157, 14635, 15265, 15618, 16553, 16604, 18362, 18956, 20075, 21675, 22520,
+    26130, 26161, 26435, 28279, 29464, 31650, 32302, 32470, 36865, 42863, 47425, 49870, 50254)
+OPENAI_NON_SPEECH_TOKENS = {51864: _GPT2_NON_SPEECH, 51865: _MULTILINGUAL_NON_SPEECH,
+                            51866: _MULTILINGUAL_NON_SPEECH}
+OPENAI_SPACE_TOKEN = 220  # tokenizer.encode(" ") in both vocabularies (same derivation)
+
+
+def _is_openai_text_vocab(vocab: WhisperVocab) -> bool:
+    return vocab.tokenizer is None and vocab.n_vocab in OPENAI_NON_SPEECH_TOKENS
+
+
+def suppressed_tokens(vocab: WhisperVocab, timestamps: bool, *, non_speech: bool = True,
+                      special: bool = False) -> list[int]:
+    """Tokens never generated after the prompt (see the module docstring)."""
+    ids = [vocab.sot, vocab.translate, vocab.transcribe, vocab.sot_lm, vocab.sot_prev,
+           vocab.no_speech]
+    if timestamps or special:
+        ids.append(vocab.no_timestamps)
+    if special:
+        ids += vocab.language_ids.values()
+        if not timestamps:
+            ids += range(vocab.timestamp_begin, vocab.n_vocab)
+    if non_speech and _is_openai_text_vocab(vocab):
+        ids += OPENAI_NON_SPEECH_TOKENS[vocab.n_vocab]
     tok = vocab.tokenizer
     if tok is not None:  # audiokit's CTC blank and <sos/eos> have no role in Whisper
         ids += [tok.blank_id, tok.sos_id]
+    return sorted(set(ids))
+
+
+def blank_tokens(vocab: WhisperVocab) -> list[int]:
+    """What OpenAI's SuppressBlank bans at the first step: the space token and <|endoftext|>.
+    An audiokit tokenizer's space is its ``<space>`` (char) or bare ``▁`` (sentencepiece)
+    token, where it has one."""
+    ids = [vocab.eot]
+    if _is_openai_text_vocab(vocab):
+        ids.append(OPENAI_SPACE_TOKEN)
+    elif vocab.tokenizer is not None:
+        ids += [i for i, t in enumerate(vocab.tokenizer.tokens) if t in ("<space>", "\u2581")]
     return ids
 
 
@@ -117,14 +172,20 @@ def apply_timestamp_rules(logits: Tensor, sampled: list[list[int]], vocab: Whisp
 
 
 class _Rules:
-    """Suppression + timestamp rules, prepared once per decode call."""
+    """Blank suppression + suppressed tokens + timestamp rules, prepared once per decode call."""
 
     def __init__(self, vocab: WhisperVocab, options: DecodingOptions, device) -> None:
         self.vocab, self.options = vocab, options
-        self.suppress = torch.tensor(suppressed_tokens(vocab, options.timestamps), device=device)
+        self.suppress = torch.tensor(
+            suppressed_tokens(vocab, options.timestamps, non_speech=options.suppress_non_speech,
+                              special=options.suppress_special_tokens), device=device)
+        self.blank = torch.tensor(blank_tokens(vocab), device=device)
 
-    def __call__(self, logits: Tensor, sampled: list[list[int]]) -> Tensor:
-        logits = logits.float().index_fill(-1, self.suppress, float("-inf"))
+    def __call__(self, logits: Tensor, sampled: list[list[int]], first_step: bool) -> Tensor:
+        logits = logits.float()
+        if first_step and self.options.suppress_blank:
+            logits = logits.index_fill(-1, self.blank, float("-inf"))
+        logits = logits.index_fill(-1, self.suppress, float("-inf"))
         if self.options.timestamps:
             apply_timestamp_rules(logits, sampled, self.vocab, self.options.max_initial_timestamp)
         return logits
@@ -170,10 +231,10 @@ def greedy_decode(model: Whisper, vocab: WhisperVocab, mel: Tensor, mel_lens: Te
     logprob = torch.zeros(n, device=mel.device)
     done = torch.zeros(n, dtype=torch.bool, device=mel.device)
     cache, fed = None, 0
-    for _ in range(_max_new_tokens(model, options, tokens.size(1))):
+    for step in range(_max_new_tokens(model, options, tokens.size(1))):
         logits, cache = model.decoder(tokens[:, fed:], audio, audio_lens, cache)
         fed = tokens.size(1)
-        logits = rules(logits[:, -1], sampled)
+        logits = rules(logits[:, -1], sampled, first_step=step == 0)
         logp = logits.log_softmax(-1)
         nxt = logp.argmax(-1).masked_fill(done, vocab.eot)
         logprob += logp.gather(1, nxt[:, None])[:, 0].masked_fill(done, 0.0)
@@ -211,10 +272,10 @@ def beam_decode(model: Whisper, vocab: WhisperVocab, mel: Tensor, mel_lens: Tens
         sampled: list[list[int]] = [[] for _ in range(k)]
         finished: list[tuple[list[int], float]] = []
         cache, fed = None, 0
-        for _ in range(_max_new_tokens(model, options, len(prompt))):
+        for step in range(_max_new_tokens(model, options, len(prompt))):
             logits, cache = model.decoder(tokens[:, fed:], memory, memory_lens, cache)
             fed = tokens.size(1)
-            logp = rules(logits[:, -1], sampled).log_softmax(-1)
+            logp = rules(logits[:, -1], sampled, first_step=step == 0).log_softmax(-1)
             total = (scores[:, None] + logp).flatten()
             top = total.topk(min(2 * k, total.numel()))
             keep_beam, keep_tok, keep_score = [], [], []
