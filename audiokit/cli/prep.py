@@ -14,6 +14,8 @@
         --beta 2 --mode turns --overlap-prob 0.3 --seed 0  # conversations of any dir (+ rttm)
     audiokit-prep folder --audio-dir DIR --out data/mine     # any folder of audio -> data dir
     audiokit-prep validate data/train data/valid             # read every file, name the bad ones
+    audiokit-prep validate data/mine --experiment cls/fsdd_cnn  # ... at the experiment's rate
+    audiokit-prep validate-shards data/shards/train          # name corrupt WebDataset shards
     audiokit-prep stats --out exp/cmvn.json -- experiment=cls/fsdd_cnn   # global CMVN stats
     audiokit-prep tokens --kind bpe --vocab-size 500 --text data/train/text --out data/token_list/bpe500
     audiokit-prep shards data/train --out data/shards/train   # WebDataset tar shards + shards.json
@@ -381,19 +383,45 @@ def _allow_negative_ranges(parser: argparse.ArgumentParser) -> None:
     parser._negative_number_matcher = re.compile(r"^-\d*\.?\d+(:-?\d*\.?\d+)?$")
 
 
-def cmd_folder(args: argparse.Namespace) -> None:
-    """A data dir from every audio file under a folder; labels from a file-name pattern."""
-    from audiokit.data.audio import audio_duration
-    from audiokit.data.datadir import DataDir
+def safe_id(stem: str) -> str:
+    """An utterance id from a file name: whitespace (which would split a Kaldi line) and
+    anything but letters, digits and ``-_.`` become ``_``."""
+    return re.sub(r"[^\w.-]", "_", stem.strip()) or "_"
 
+
+def cmd_folder(args: argparse.Namespace) -> None:
+    """A data dir from every audio file under a folder; labels from a file-name pattern.
+    Ids are the file names made safe (``my file.wav`` -> ``my_file``); unreadable or empty
+    files are left out and listed in OUT/skipped."""
+    from audiokit.data.audio import AudioError, audio_info
+    from audiokit.data.datadir import DataDir, write_kaldi_map
+
+    if not Path(args.audio_dir).is_dir():
+        sys.exit(f"audiokit-prep folder: error: {args.audio_dir}: no such folder")
     files = sorted(p for ext in ("wav", "flac") for p in Path(args.audio_dir).rglob(f"*.{ext}"))
     if not files:
-        sys.exit(f"audiokit-prep folder: no .wav/.flac files under {args.audio_dir}")
-    ids = [p.stem for p in files]
-    if len(set(ids)) != len(ids):
-        sys.exit(f"audiokit-prep folder: duplicate file names under {args.audio_dir}")
-    d = DataDir(path=Path(args.out), wav_scp={i: str(p.resolve()) for i, p in zip(ids, files, strict=True)})
-    d.utt2dur = {i: audio_duration(d.wav_scp[i], i) for i in ids}
+        sys.exit(f"audiokit-prep folder: error: no .wav/.flac files under {args.audio_dir}")
+    ids = [safe_id(p.stem) for p in files]
+    first: dict[str, Path] = {}
+    for i, p in zip(ids, files, strict=True):
+        if i in first:
+            sys.exit(f"audiokit-prep folder: error: {first[i]} and {p} both give the id '{i}'; "
+                     "rename one")
+        first[i] = p
+    wav_scp, utt2dur, skipped = {}, {}, {}
+    for i, p in zip(ids, files, strict=True):
+        try:
+            info = audio_info(str(p.resolve()), i)
+            if info.frames <= 0:
+                raise AudioError(f"utterance '{i}' ({p}): empty audio (0 samples)")
+        except AudioError as e:
+            skipped[i] = str(e)
+            continue
+        wav_scp[i], utt2dur[i] = str(p.resolve()), info.duration
+    if not wav_scp:
+        sys.exit(f"audiokit-prep folder: error: no readable audio under {args.audio_dir}")
+    ids = list(wav_scp)
+    d = DataDir(path=Path(args.out), wav_scp=wav_scp, utt2dur=utt2dur)
     if args.label_regex:
         pattern = re.compile(args.label_regex)
         labels = {}
@@ -404,13 +432,30 @@ def cmd_folder(args: argparse.Namespace) -> None:
             labels[i] = [m.group(1)]
         d.utt2label = labels
     d.write()
-    print(f"  {d.path}: {len(ids)} utterances")
+    renamed = sum(safe_id(p.stem) != p.stem for p in files)
+    print(f"  {d.path}: {len(ids)} utterances"
+          + (f" ({renamed} id(s) made safe from file names with spaces or symbols)" if renamed else ""))
+    if skipped:
+        write_kaldi_map(d.path / "skipped", skipped)
+        print(f"  skipped {len(skipped)} unreadable or empty file(s) (list: {d.path / 'skipped'}):")
+        for reason in list(skipped.values())[:10]:
+            print(f"    {reason}")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
     from audiokit.data.datadir import DataDir, DataDirError
     from audiokit.data.validate import find_problems, write_report
 
+    expect_rate, downmix = args.expect_rate, args.downmix
+    if args.experiment:  # what the experiment reads: its sample rate, mono unless downmix
+        from audiokit.utils.config_check import check_groups
+
+        check_groups(_conf_dir(), [f"experiment={args.experiment}"])
+        data = _compose_train([f"experiment={args.experiment}"]).data
+        expect_rate = expect_rate or int(data.sample_rate)
+        downmix = downmix or bool(data.get("downmix", False))
+        print(f"  checking against experiment {args.experiment}: {expect_rate} Hz, "
+              f"{'any channels (downmixed)' if downmix else 'mono'}")
     failed = False
     for path in args.data_dirs:
         try:
@@ -419,7 +464,8 @@ def cmd_validate(args: argparse.Namespace) -> None:
             print(f"  {path}: ERROR {e}")
             failed = True
             continue
-        problems = find_problems(d, sample_rate=args.sample_rate, downmix=args.downmix)
+        problems = find_problems(d, sample_rate=args.sample_rate, downmix=downmix,
+                                 expect_rate=expect_rate)
         if problems:
             failed = True
             write_report(problems, Path(path) / "bad_audio.txt")
@@ -431,6 +477,19 @@ def cmd_validate(args: argparse.Namespace) -> None:
             print(f"  {path}: {len(d)} utterances OK")
     if failed:
         sys.exit(1)
+
+
+def _conf_dir() -> str:
+    from audiokit.cli.train import CONF_DIR
+
+    return CONF_DIR
+
+
+def _compose_train(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=_conf_dir(), version_base="1.3"):
+        return compose("train", overrides=overrides)
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
@@ -505,6 +564,30 @@ def cmd_shards(args: argparse.Namespace) -> None:
     if index["skipped"]:
         print(f"  skipped {len(index['skipped'])} utterance(s) with bad audio "
               f"(list: {args.out}/bad_audio.txt)")
+
+
+def cmd_validate_shards(args: argparse.Namespace) -> None:
+    """Read every shard's tar headers; name the corrupt ones, or with --on-bad-shard skip
+    drop them from shards.json (listed there under skipped_shards, with a count)."""
+    from audiokit.data.shards import check_shards, drop_shards
+
+    failed = False
+    for path in args.shard_dirs:
+        bad = check_shards(path)
+        if not bad:
+            print(f"  {path}: every shard OK")
+            continue
+        for shard, why in bad.items():
+            print(f"    {shard}: {why}")
+        if args.on_bad_shard == "skip":
+            index = drop_shards(path, bad)
+            print(f"  {path}: skipped {len(bad)} corrupt shard(s); {len(index['shards'])} "
+                  f"shard(s), {index['num_samples']} utterances left (shards.json rewritten)")
+        else:
+            failed = True
+            print(f"  {path}: {len(bad)} corrupt shard(s) (--on-bad-shard skip leaves them out)")
+    if failed:
+        sys.exit(f"audiokit-prep validate-shards: error: corrupt shard(s): {', '.join(bad)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -675,7 +758,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, default=None,
                    help="decode fully at this rate (catches NaN, bad channels); default: headers")
     p.add_argument("--downmix", action="store_true", help="accept multi-channel audio")
+    p.add_argument("--experiment", help="check against what this experiment reads (e.g. "
+                   "cls/fsdd_cnn): its data.sample_rate, and mono unless its data.downmix")
+    p.add_argument("--expect-rate", type=int, help="every file must be at this sample rate")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("validate-shards", help="read every shard's tar headers; name corrupt "
+                       "shards (or drop them from shards.json with --on-bad-shard skip)")
+    p.add_argument("shard_dirs", nargs="+", help="folders (or shards.json files) of shards")
+    p.add_argument("--on-bad-shard", default="error", choices=["error", "skip"])
+    p.set_defaults(func=cmd_validate_shards)
 
     p = sub.add_parser("stats", help="global CMVN statistics for an experiment's frontend")
     p.add_argument("--out", required=True, help="JSON file to write")
@@ -719,15 +811,13 @@ def _fsdd_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from audiokit.utils.errors import user_errors
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     print(f"audiokit-prep {args.command}")
-    from audiokit.data.datadir import DataDirError
-
-    try:
+    with user_errors(f"audiokit-prep {args.command}"):  # bad input: one line, no traceback
         args.func(args)
-    except DataDirError as e:
-        sys.exit(f"audiokit-prep {args.command}: error: {e}")
 
 
 if __name__ == "__main__":

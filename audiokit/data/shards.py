@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import random
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -166,4 +167,55 @@ def read_index(path: str | Path) -> dict:
         if len(shard["durations"]) != shard["count"]:
             raise DataDirError(f"{path}: shard {shard['path']}: {shard['count']} samples but "
                                f"{len(shard['durations'])} durations")
+    return index
+
+
+def check_shard(path: str | Path, count: int) -> str | None:
+    """Why a shard cannot be streamed (unreadable tar, truncated member, fewer samples than
+    its index lists), or None. Reads the tar headers only."""
+    path = Path(path)
+    if not path.is_file():
+        return "no such file"
+    size = path.stat().st_size
+    keys: set[str] = set()
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.offset_data + member.size > size:
+                    return f"truncated in member {member.name}"
+                keys.add(member.name.split(".", 1)[0])
+    except (tarfile.TarError, OSError) as e:
+        return f"not a readable tar file: {e}"
+    if len(keys) != count:
+        return f"holds {len(keys)} samples, its shards.json lists {count}"
+    return None
+
+
+def check_shards(path: str | Path) -> dict[str, str]:
+    """{shard path: reason} of every shard of an index that cannot be streamed."""
+    index = read_index(path)
+    found = {s["path"]: check_shard(s["path"], s["count"]) for s in index["shards"]}
+    return {p: why for p, why in found.items() if why is not None}
+
+
+def drop_shards(path: str | Path, bad: dict[str, str]) -> dict:
+    """Rewrite the index at ``path`` without the ``bad`` shards (listed, with their sample
+    counts, under "skipped_shards"); returns the new index."""
+    file = Path(path) / INDEX if Path(path).is_dir() else Path(path)
+    index = json.loads(file.read_text(encoding="utf-8"))
+    kept, dropped = [], index.setdefault("skipped_shards", {})
+    for shard in index["shards"]:
+        full = str(file.parent / shard["path"])
+        if full in bad:
+            dropped[shard["path"]] = f"{bad[full]} ({shard['count']} samples)"
+        else:
+            kept.append(shard)
+    if not kept:
+        raise DataDirError(f"{file}: every shard is unreadable")
+    index["shards"] = kept
+    index["num_samples"] = sum(s["count"] for s in kept)
+    index["duration"] = round(sum(s["duration"] for s in kept), 3)
+    tmp = file.with_name(INDEX + ".tmp")
+    tmp.write_text(json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(file)
     return index

@@ -7,6 +7,7 @@ utterance once, and reports (utterance, file, reason) for every problem it finds
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,23 @@ from audiokit.data.audio import DOWNMIX_HINT, AudioError, audio_info, load_audio
 from audiokit.data.datadir import DataDir, DataDirError
 
 log = logging.getLogger(__name__)
+
+
+# libsndfile's header report for a WAV whose data chunk is shorter than its header says.
+_DATA_CUT = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)  # streaming writers leave the size unset
+
+
+def truncation(info) -> str | None:
+    """'truncated: ...' when a WAV header promises more audio than the file holds (a copy
+    cut short), else None. libsndfile reads such a file without complaint, shorter."""
+    match = _DATA_CUT.search(getattr(info, "extra_info", "") or "")
+    if match is None:
+        return None
+    declared, present = int(match.group(1)), int(match.group(2))
+    if declared in _UNKNOWN_SIZES or present >= declared:
+        return None
+    return f"truncated: the header declares {declared} bytes of audio, the file holds {present}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,8 @@ def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool
         where = f"utterance '{utt}' ({source})"
         if info.frames <= 0:
             raise AudioError(f"{where}: empty audio (0 samples)")
+        if (cut := truncation(info)) is not None:
+            raise AudioError(f"{where}: {cut}")
         if info.channels != 1 and not downmix:
             raise AudioError(f"{where}: {info.channels} channels, expected mono ({DOWNMIX_HINT})")
         if expect_rate is not None and info.samplerate != expect_rate:
