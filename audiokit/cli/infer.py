@@ -37,6 +37,8 @@ every utterance of the data dir D (wav.scp; segments optional) and writes into O
   enhancement (enh)          wav/spk1/<utt>.wav, wav.scp
   speaker (sv)               embeddings.npz; scores when D has a trials file
   diarization (diar)         rttm (no_speech lists recordings without speech)
+  codec (codec)              codes/<utt>.npy, codes.scp, wav/<utt>.wav, wav.scp (decoded);
+                             codec.mode=decode: wav.scp from D/codes.scp (a token data dir)
   any, with on_bad_audio=skip: skipped (the utterances left out, and why)
 
 examples:
@@ -45,9 +47,12 @@ examples:
   audiokit-infer exp_dir=exp/asr data_dir=data/test output_dir=out lm_exp_dir=exp/lm \\
       decoding.lm_weight=0.3
   audiokit-infer exp_dir=exp/sv data_dir=data/test output_dir=out cohort_dir=data/train
+  audiokit-infer exp_dir=exp/codec data_dir=data/test output_dir=tok codec.bandwidth=3
+  audiokit-infer exp_dir=exp/codec data_dir=tok output_dir=out codec.mode=decode
 
 options by kind: decoding.*, lm_exp_dir (ASR); cohort_dir (speaker); chunk_seconds (speaker,
-separation); diarization.* (diarization). Set AUDIOKIT_DEBUG=1 to see tracebacks.
+separation); diarization.* (diarization);
+codec.mode, codec.bandwidth (kbps) or codec.n_q (codec). Set AUDIOKIT_DEBUG=1 to see tracebacks.
 """
 
 
@@ -67,16 +72,18 @@ class InferConfig:
     chunk_seconds: float | None = None  # speaker: embed longer recordings in chunks, averaged;
                                         # separation: overlap-add chunk (default 8 s)
     diarization: dict = field(default_factory=dict)  # diarization: threshold, clustering, ...
+    codec: dict = field(default_factory=dict)  # codec: mode (encode|decode), bandwidth, n_q
 
 
 # What each inference pipeline is, for messages ("this experiment is a classifier").
 KINDS = {"AudioClassifier": "a classifier", "Speech2Text": "an ASR model",
          "Transcriber": "a Whisper ASR model", "SpeakerEmbedder": "a speaker-embedding model",
          "Separator": "a separation/enhancement model", "EENDDiarizer": "a diarization model",
-         "PipelineDiarizer": "a diarization pipeline"}
+         "PipelineDiarizer": "a diarization pipeline", "Codec": "a neural codec"}
 # Which option belongs to which experiments, for the same messages.
 OPTION_OWNERS = {"decoding": "ASR", "lm_exp_dir": "ASR", "cohort_dir": "speaker",
-                 "chunk_seconds": "speaker and separation", "diarization": "diarization"}
+                 "chunk_seconds": "speaker and separation", "diarization": "diarization",
+                 "codec": "codec"}
 
 
 def check_exp_dir(exp_dir: str) -> None:
@@ -98,7 +105,7 @@ def check_data_dir(data_dir: str) -> None:
     path = Path(data_dir)
     if not path.exists():
         raise UserError(f"{data_dir}: no such data dir")
-    if not (path / "wav.scp").is_file():
+    if not (path / "wav.scp").is_file() and not (path / "codes.scp").is_file():
         raise UserError(f"{data_dir}: not a data dir (no wav.scp)")
 
 
@@ -107,7 +114,7 @@ def pipeline_options(cfg, pipeline_cls: type) -> dict:
     the experiments it is for."""
     options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir,
                "cohort_dir": cfg.cohort_dir, "chunk_seconds": cfg.chunk_seconds,
-               "diarization": dict(cfg.diarization)}
+               "diarization": dict(cfg.diarization), "codec": dict(cfg.codec)}
     given = {k: v for k, v in options.items() if v}
     accepted = inspect.signature(pipeline_cls.__init__).parameters
     kind = KINDS.get(pipeline_cls.__name__, pipeline_cls.__name__)
