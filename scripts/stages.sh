@@ -34,9 +34,15 @@ parse_options() {
   while [ $# -gt 0 ]; do
     case "$1" in
       -h|--help) recipe_usage; exit 0 ;;
-      --stage) stage="$2"; shift 2 ;;
-      --stop-stage) stop_stage="$2"; shift 2 ;;
-      --exp-dir) exp_dir="$2"; shift 2 ;;
+      --stage|--stop-stage|--exp-dir)
+        [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || {
+          echo "$0: option $1 needs a value (see --help)" >&2; exit 2; }
+        case "$1" in
+          --stage) stage="$2" ;;
+          --stop-stage) stop_stage="$2" ;;
+          --exp-dir) exp_dir="$2" ;;
+        esac
+        shift 2 ;;
       --) shift; overrides=("$@"); break ;;
       --*)
         local name="${1#--}"; name="${name//-/_}"
@@ -49,6 +55,25 @@ parse_options() {
       *) echo "$0: unexpected argument '$1' (Hydra overrides go after --)" >&2; exit 2 ;;
     esac
   done
+  check_stages
+}
+
+# check_stages: --stage and --stop-stage are whole numbers within the recipe's stages, in order.
+check_stages() {
+  local n=${#RECIPE_STAGES[@]} name value
+  [ "$stop_stage" = 100 ] && stop_stage=$n  # the default: to the last stage
+  for name in stage stop_stage; do
+    value="${!name}"
+    if ! [[ "$value" =~ ^[0-9]+$ ]] || [ "$((10#$value))" -lt 1 ] || [ "$((10#$value))" -gt "$n" ]; then
+      echo "$0: --${name//_/-} '$value': must be a whole number from 1 to $n (see --help for the stages)" >&2
+      exit 2
+    fi
+    printf -v "$name" '%d' "$((10#$value))"
+  done
+  if [ "$stage" -gt "$stop_stage" ]; then
+    echo "$0: --stage $stage comes after --stop-stage $stop_stage: nothing to run" >&2
+    exit 2
+  fi
 }
 
 # run_stage N function: run stage N if it lies in [stage, stop_stage].
@@ -63,6 +88,15 @@ run_stage() {
   mkdir -p "$exp_dir/.done"
   echo "$AUDIOKIT_RECIPE_CMD" > "$exp_dir/.done/stage$n"
   echo "=== stage $n done in $((SECONDS - t0)) s ==="
+}
+
+# recipe_summary: the exp dir, and RESULTS.md only once a score stage has written it.
+recipe_summary() {
+  if [ -f "$exp_dir/RESULTS.md" ]; then
+    echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+  else
+    echo "exp dir: $exp_dir  (no RESULTS.md yet: the score stage writes it)"
+  fi
 }
 
 # cmvn_stats [OVERRIDE...]: the training set's global CMVN statistics for the experiment's

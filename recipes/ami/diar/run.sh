@@ -57,4 +57,4 @@ run_stage 3 diar_train
 run_stage 4 diar_tune
 run_stage 5 diar_infer
 run_stage 6 diar_score
-echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+recipe_summary

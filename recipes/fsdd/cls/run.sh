@@ -67,4 +67,4 @@ run_stage 2 cmvn_stats
 run_stage 3 stage_train
 run_stage 4 stage_infer
 run_stage 5 stage_score
-echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+recipe_summary

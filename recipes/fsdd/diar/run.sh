@@ -67,4 +67,4 @@ run_stage 4 diar_train
 run_stage 5 diar_tune
 run_stage 6 diar_infer
 run_stage 7 diar_score
-echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+recipe_summary

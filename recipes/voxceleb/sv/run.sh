@@ -98,4 +98,4 @@ run_stage 1 stage_prepare
 run_stage 2 stage_train
 run_stage 3 stage_infer
 run_stage 4 stage_score
-echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+recipe_summary
