@@ -32,7 +32,10 @@ its parts (missed speech, false alarm, speaker confusion) and JER at each of ``c
 (seconds on EACH side of a reference boundary, md-eval's convention; overlapped speech is
 scored), pooled over recordings, as in :mod:`audiokit.metrics.diarization`; per recording in
 ``per_recording.csv``. A reference recording with no hypothesis turns is an error naming it,
-or with ``missing=miss`` is scored as all missed.
+or with ``missing=miss`` is scored as all missed. Without ``uem``, ``region`` is the scored
+span of each recording: ``reference`` (default; the reference's first start to last end, as
+md-eval-22) or ``union`` (0 to the last end of either side, as dscore/pyannote: hypothesis
+speech after the reference ends is false alarm); report.json and RESULTS.md name it.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class ScoreConfig:
     collars: list[float] = field(default_factory=lambda: [0.25, 0.0])  # s each side (md-eval)
     missing: str = "error"         # a recording without hypothesis turns: error | miss
     uem: str | None = None         # diar: scored regions per recording (reco channel start end)
+    region: str = "reference"      # diar, without uem: reference (md-eval) | union (dscore)
 
 
 def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
@@ -271,19 +275,22 @@ def score_verification(cfg, out_dir: Path | None) -> dict:
 def score_diarization(cfg, out_dir: Path | None) -> dict:
     """DER (and its parts, and JER) of an RTTM hypothesis at each collar."""
     from audiokit.data.rttm import read_rttm
-    from audiokit.metrics.diarization import diarization_error, read_uem
+    from audiokit.metrics.diarization import REGIONS, diarization_error, read_uem
 
     collars = [float(c) for c in cfg.collars]
     if not collars or min(collars) < 0:
         sys.exit(f"audiokit-score: error: collars must be a non-empty list of seconds >= 0, got "
                  f"{collars}")
+    if cfg.region not in REGIONS:
+        sys.exit(f"audiokit-score: error: region must be one of {', '.join(REGIONS)}, got "
+                 f"{cfg.region!r}")
     ref, hyp = read_rttm(cfg.ref), read_rttm(cfg.hyp)  # RttmError names the file and line
     if not ref:
         sys.exit(f"audiokit-score: error: {cfg.ref}: no SPEAKER lines, nothing to score")
     try:
         uem = read_uem(cfg.uem) if cfg.uem else None
-        results = [diarization_error(ref, hyp, c, missing=cfg.missing, jer=True, uem=uem)
-                   for c in collars]
+        results = [diarization_error(ref, hyp, c, missing=cfg.missing, jer=True, uem=uem,
+                                     region=cfg.region) for c in collars]
     except ValueError as e:
         sys.exit(f"audiokit-score: error: {cfg.hyp} against {cfg.ref}: error: {e}")
     for r in results:  # a collar wider than the turns scores (almost) nothing: say so
@@ -292,6 +299,7 @@ def score_diarization(cfg, out_dir: Path | None) -> dict:
                   f"{100 * r['total_s'] / max(r['reference_s'], 1e-9):.0f} % of the reference "
                   "speech to score (turns shorter than the no-score zone); its DER says little")
     report = {"num_utts": len(ref), "num_recordings": len(ref), "missing": results[0]["missing"],
+              "region": results[0]["region"],
               "collars": [{k: v for k, v in r.items() if k not in ("recordings", "missing")}
                           for r in results]}
     if out_dir is not None:
@@ -318,7 +326,8 @@ HEADLINES = {
                     f"minDCF(0.05) {r['min_dcf_0.05']:.3f}",
     "diar": lambda r: "; ".join(
         f"collar {c['collar']:g} s: DER {c['der']:.2f} % (miss {c['missed']:.2f}, FA "
-        f"{c['false_alarm']:.2f}, conf {c['confusion']:.2f})" for c in r["collars"]),
+        f"{c['false_alarm']:.2f}, conf {c['confusion']:.2f})" for c in r["collars"])
+        + f" [scored region: {r.get('region', 'union')}]",
 }
 
 

@@ -10,9 +10,15 @@ papers, a no-score zone of ``collar`` seconds on EACH side of every reference bo
 of that zone, centred on the boundary, so we pass it ``2 * collar`` (checked against
 hand-computed values in tests/unit/test_diarization_metrics.py).
 
-The scored region (UEM) of a recording is ``[0, last end of any reference or hypothesis
-turn]``: everything either side says, as md-eval does without a UEM file; ``uem`` (read with
-:func:`read_uem`: ``reco channel start end`` lines, as AMI's) restricts it to given spans.
+The scored region (UEM) of a recording, without a UEM file, is ``region``:
+- ``"reference"`` (the default): from the first start to the last end of the reference's turns,
+  as NIST md-eval-22 does (``uem_from_rttm`` of the reference): hypothesis speech outside the
+  reference's extent is not scored;
+- ``"union"``: from 0 to the last end of any reference or hypothesis turn, as dscore and
+  pyannote.metrics (without a UEM) do: speech the hypothesis adds after the reference ends
+  is false alarm.
+``uem`` (read with :func:`read_uem`: ``reco channel start end`` lines, as AMI's) gives the
+spans instead; the report's ``region`` says which was used (``"uem"`` for a UEM).
 
 Figures are in percent of scored speech (``der``, ``missed``, ``false_alarm``,
 ``confusion``, ``jer``) and seconds (``total_s``, ``missed_s``, ``false_alarm_s``,
@@ -24,6 +30,9 @@ a 0.25 s collar leaves almost nothing to score, which ``total_s / reference_s`` 
 from __future__ import annotations
 
 from audiokit.data.rttm import Turn, to_annotation
+
+# scored regions without a UEM (module docstring); the first is the default
+REGIONS = ("reference", "union")
 
 # pyannote's component names -> ours
 _COMPONENTS = {"missed detection": "missed", "false alarm": "false_alarm",
@@ -67,10 +76,11 @@ def read_uem(path) -> dict[str, list[tuple[float, float]]]:
 
 def diarization_error(ref: dict[str, list[Turn]], hyp: dict[str, list[Turn]],
                       collar: float = 0.0, *, missing: str = "error", jer: bool = False,
-                      uem: dict[str, list[tuple[float, float]]] | None = None) -> dict:
+                      uem: dict[str, list[tuple[float, float]]] | None = None,
+                      region: str = "reference") -> dict:
     """DER over every reference recording (errors pooled, not averaged per recording).
 
-    Returns the totals (see the module docstring), ``collar``, ``num_recordings``,
+    Returns the totals (see the module docstring), ``collar``, ``region``, ``num_recordings``,
     ``missing`` (recordings without hypothesis turns) and ``recordings``: one row of figures
     per recording. A reference recording absent from ``hyp`` is an error naming it, or with
     ``missing="miss"`` is scored as all missed (a system that found no speech there writes no
@@ -83,6 +93,8 @@ def diarization_error(ref: dict[str, list[Turn]], hyp: dict[str, list[Turn]],
 
     if collar < 0:
         raise ValueError(f"collar must be >= 0 seconds, got {collar}")
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
     if missing not in ("error", "miss"):
         raise ValueError(f"missing must be 'error' or 'miss', got {missing!r}")
     unknown = sorted(set(hyp) - set(ref))
@@ -100,13 +112,22 @@ def diarization_error(ref: dict[str, list[Turn]], hyp: dict[str, list[Turn]],
     for reco in sorted(ref):
         ref_ann = to_annotation(ref[reco], reco)
         hyp_ann = to_annotation(hyp.get(reco, []), reco)
-        end = max((t.end for t in [*ref[reco], *hyp.get(reco, [])]), default=0.0)
-        if end == 0:  # nothing said on either side: nothing to score
+        if not any(t.end > 0 for t in [*ref[reco], *hyp.get(reco, [])]):
+            rows[reco] = _row(dict.fromkeys(totals, 0.0))  # nothing said: nothing to score
+            continue
+        if uem is not None:
+            if reco not in uem:
+                raise ValueError(f"the UEM has no scored region for recording '{reco}'")
+            spans = uem[reco]
+        elif region == "reference":
+            spans = [(min((t.start for t in ref[reco]), default=0.0),
+                      max((t.end for t in ref[reco]), default=0.0))]
+        else:
+            spans = [(0.0, max((t.end for t in [*ref[reco], *hyp.get(reco, [])]), default=0.0))]
+        spans = [(start, end) for start, end in spans if end > start]
+        if not spans:  # an empty region (the reference says nothing): nothing to score
             rows[reco] = _row(dict.fromkeys(totals, 0.0))
             continue
-        if uem is not None and reco not in uem:
-            raise ValueError(f"the UEM has no scored region for recording '{reco}'")
-        spans = uem[reco] if uem is not None else [(0.0, end)]
         scored = Timeline([Segment(s, e) for s, e in spans]).support()
         detail = der_metric(ref_ann, hyp_ann, uem=scored, detailed=True)
         seconds = {ours: float(detail[theirs]) for theirs, ours in _COMPONENTS.items()}
@@ -116,7 +137,8 @@ def diarization_error(ref: dict[str, list[Turn]], hyp: dict[str, list[Turn]],
         if jer_metric is not None:
             rows[reco]["jer"] = 100.0 * jer_metric(ref_ann, hyp_ann, uem=scored)
     reference = sum(t.end - t.start for turns in ref.values() for t in turns)
-    report = {"collar": collar, **_row(totals), "reference_s": reference,
+    report = {"collar": collar, "region": "uem" if uem is not None else region,
+              **_row(totals), "reference_s": reference,
               "num_recordings": len(rows),
               "missing": absent, "recordings": rows}
     if jer_metric is not None:

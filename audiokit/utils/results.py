@@ -116,6 +116,13 @@ def _verification_section(r: dict) -> list[str]:
     return lines
 
 
+_REGION_TEXT = {  # audiokit.metrics.diarization's regions
+    "reference": "`reference`, each recording's first to last reference turn (md-eval-22's "
+                 "default)",
+    "union": "`union`, 0 to the last reference or hypothesis end (dscore's, pyannote's)",
+    "uem": "the UEM file's spans"}
+
+
 def _diarization_section(r: dict) -> list[str]:
     """DER and its parts at each collar (md-eval convention: seconds on each side)."""
     lines = ["| collar (s) | DER | missed | false alarm | confusion | JER | scored speech (s) |",
@@ -128,6 +135,8 @@ def _diarization_section(r: dict) -> list[str]:
     lines += ["", f"{r['num_recordings']} recordings; DER, its parts and JER in % of scored "
               "speech (overlapped speech scored), pooled over recordings; the collar is the "
               "no-score zone on each side of a reference boundary (md-eval's convention)."]
+    region = r.get("region", "union")  # reports written before the option scored the union
+    lines += ["", "Scored region: " + _REGION_TEXT.get(region, region) + "."]
     if r.get("missing"):
         lines += ["", f"No hypothesis for {len(r['missing'])} recording(s), scored as all "
                   f"missed: {', '.join(r['missing'][:10])}."]

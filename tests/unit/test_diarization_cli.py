@@ -68,6 +68,33 @@ def test_score_diar_writes_report_and_results(conversations, tmp_path, capsys):
     assert csv[0].startswith("recording,collar,der") and len(csv) == 1 + 2 * 4
     results = (exp / "RESULTS.md").read_text()
     assert "| collar (s) | DER |" in results and "per_recording.csv" in results
+    assert report["region"] == "reference" and "[scored region: reference]" in printed
+    assert "Scored region: `reference`" in results
+
+
+def test_score_diar_region(conversations, tmp_path, capsys):
+    """An extra hypothesis turn after each reference ends: not scored in md-eval's region (the
+    reference's extent), false alarm in the union's."""
+    ref = read_rttm(conversations / "rttm")
+    ends = {reco: max(t.end for t in turns) for reco, turns in ref.items()}
+    hyp = {reco: [*turns, Turn(ends[reco] + 0.5, ends[reco] + 1.5, turns[0].speaker)]
+           for reco, turns in ref.items()}
+    write_rttm(tmp_path / "hyp.rttm", hyp)
+    reports = {}
+    for region in ("reference", "union"):
+        exp = tmp_path / region
+        score_main(["task=diar", f"ref={conversations / 'rttm'}", f"hyp={tmp_path / 'hyp.rttm'}",
+                    f"exp_dir={exp}", "collars=[0]", f"region={region}", "name=test"])
+        reports[region] = json.loads((exp / "scores/test/report.json").read_text())
+        assert reports[region]["region"] == region
+        assert f"Scored region: `{region}`" in (exp / "RESULTS.md").read_text()
+    assert reports["reference"]["collars"][0]["der"] == pytest.approx(0, abs=1e-6)
+    union = reports["union"]["collars"][0]
+    assert union["false_alarm_s"] == pytest.approx(4 * 1.0)
+    assert union["der"] == pytest.approx(100 * 4 / union["total_s"])
+    with pytest.raises(SystemExit, match="region must be one of reference, union"):
+        score_main(["task=diar", f"ref={conversations / 'rttm'}", f"hyp={tmp_path / 'hyp.rttm'}",
+                    "region=hyp"])
 
 
 def test_score_diar_missing_recording_is_named(conversations, tmp_path):

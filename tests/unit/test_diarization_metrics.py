@@ -33,9 +33,14 @@ def test_each_error_kind_by_hand():
     # miss A 8-10 (2 s)
     miss = diarization_error(REF, {"r": [Turn(0, 8, "x"), Turn(10, 20, "y")]}, 0.0)
     assert _figures(miss) == (10.0, 10.0, 0.0, 0.0, 20.0)
-    # false alarm 20-23 (3 s; the scored region reaches the hypothesis' last end)
-    fa = diarization_error(REF, {"r": [Turn(0, 10, "x"), Turn(10, 23, "y")]}, 0.0)
+    # false alarm 20-23 (3 s) where the scored region reaches the hypothesis' last end
+    fa = diarization_error(REF, {"r": [Turn(0, 10, "x"), Turn(10, 23, "y")]}, 0.0,
+                           region="union")
     assert _figures(fa) == (15.0, 0.0, 15.0, 0.0, 20.0)
+    # false alarm 4-6 (2 s) inside the reference's extent: A and x agree elsewhere
+    fa_inside = diarization_error({"r": [Turn(0, 4, "A"), Turn(6, 10, "B")]},
+                                  {"r": [Turn(0, 6, "x"), Turn(6, 10, "y")]}, 0.0)
+    assert _figures(fa_inside) == (25.0, 0.0, 25.0, 0.0, 8.0)
     # confusion: B's 10-12 given to x, which maps to A (9 s of agreement beats 2)
     conf = diarization_error(REF, {"r": [Turn(0, 12, "x"), Turn(12, 20, "y")]}, 0.0)
     assert _figures(conf) == (10.0, 0.0, 0.0, 10.0, 20.0)
@@ -46,31 +51,57 @@ MIXED = {"r": [Turn(1, 12, "x"), Turn(12, 20, "y"), Turn(21, 22, "y")]}
 
 
 def test_mixed_errors_without_collar():
-    report = diarization_error(REF, MIXED, 0.0)
+    report = diarization_error(REF, MIXED, 0.0, region="union")
     # (1 + 1 + 2) / 20
     assert _figures(report) == (20.0, 5.0, 5.0, 10.0, 20.0)
     assert report["missed_s"] == pytest.approx(1.0)
     assert report["false_alarm_s"] == pytest.approx(1.0)
     assert report["confusion_s"] == pytest.approx(2.0)
     assert report["reference_s"] == pytest.approx(20.0)
+    # md-eval's region ends with the reference (20 s): the false alarm at 21-22 is not scored
+    md_eval = diarization_error(REF, MIXED, 0.0)
+    assert md_eval["region"] == "reference" and _figures(md_eval) == (15.0, 5.0, 0.0, 10.0, 20.0)
 
 
 def test_collar_is_removed_on_each_side_of_reference_boundaries():
     # collar 0.25 removes [-0.25, 0.25], [9.75, 10.25], [19.75, 20.25]:
     # scored reference speech 0.25-9.75 and 10.25-19.75 = 19 s;
     # miss A 0.25-1 = 0.75, confusion 10.25-12 = 1.75, false alarm 21-22 = 1 (outside collars)
-    report = diarization_error(REF, MIXED, 0.25)
+    report = diarization_error(REF, MIXED, 0.25, region="union")
     assert report["total_s"] == pytest.approx(19.0)
     assert report["missed_s"] == pytest.approx(0.75)
     assert report["confusion_s"] == pytest.approx(1.75)
     assert report["false_alarm_s"] == pytest.approx(1.0)
     assert report["der"] == pytest.approx(100 * 3.5 / 19)
+    # md-eval's region (the reference's extent, 0-20) leaves the false alarm out
+    assert diarization_error(REF, MIXED, 0.25)["der"] == pytest.approx(100 * 2.5 / 19)
     # pyannote's own collar=0.25 would be 0.125 per side: 19.5 s scored. Not what we report.
     assert report["total_s"] != pytest.approx(19.5)
     # a 2 s collar (zones [-2, 2], [8, 12], [18, 22]) hides all three errors
-    wide = diarization_error(REF, MIXED, 2.0)
+    wide = diarization_error(REF, MIXED, 2.0, region="union")
     assert wide["der"] == 0
     assert wide["total_s"] == pytest.approx(12.0)  # 2-8 and 12-18
+
+
+def test_scored_region_reference_is_md_evals_and_union_is_dscores():
+    """md-eval-22 without a UEM scores the reference's extent (uem_from_rttm of the reference:
+    first start to last end); dscore and pyannote score 0 to the last end of either side."""
+    ref = {"r": [Turn(1, 10, "A"), Turn(10, 20, "B")]}
+    hyp = {"r": [Turn(1, 10, "x"), Turn(10, 23, "y")]}
+    md_eval = diarization_error(ref, hyp)
+    assert md_eval["region"] == "reference" and md_eval["der"] == 0
+    union = diarization_error(ref, hyp, region="union")
+    assert union["region"] == "union"
+    assert union["der"] == pytest.approx(100 * 3 / 19)  # 15.79 %: 20-23 is false alarm
+    assert round(union["der"], 2) == 15.79
+    # speech before the reference's first turn: outside md-eval's region, inside the union's
+    early = {"r": [Turn(0, 10, "x"), Turn(10, 20, "y")]}
+    assert diarization_error(ref, early)["der"] == 0
+    assert diarization_error(ref, early, region="union")["false_alarm_s"] == pytest.approx(1.0)
+    # a UEM replaces both, and the report says so
+    assert diarization_error(ref, hyp, uem={"r": [(0.0, 23.0)]})["region"] == "uem"
+    with pytest.raises(ValueError, match="region must be one of reference, union"):
+        diarization_error(ref, hyp, region="hyp")
 
 
 def test_overlapped_speech_is_scored():
