@@ -19,11 +19,10 @@ class Reverberate:
     builds the same bank). The output keeps the input's length and RMS level, and the direct path
     stays at its original time.
 
-    The image-source order is capped at ``max_order`` to keep simulation fast (about 0.6 s for
-    32 RIRs with the defaults on one CPU core). The cap truncates the late tail of small rooms
-    with long RT60s, and the image method decays slower than Sabine's formula in flat rooms, so
-    measured RT60s are only near the requested ones: within about 15% for a 5 x 4 x 3 m room,
-    0.75x to 1.9x (median 1.1x) over the default ranges.
+    The image-source order is capped at ``max_order`` to keep simulation fast. The cap
+    truncates the late tail of small rooms with long RT60s, and the image method decays slower
+    than Sabine's formula in flat rooms, so the RT60s of the simulated responses are only near
+    the requested ones (figures: recipes/fsdd/enh/RESULTS.md).
 
     Args:
         rt60: ``(low, high)`` reverberation time range in seconds.

@@ -66,11 +66,11 @@ def _compiled_core():
     """``TemporalBlock.core`` through ``torch.compile``, built once and shared by all blocks.
 
     Half of an eager CPU training step is the core's ~20 elementwise passes over ``[B, H,
-    frames]`` (forward and backward); Inductor fuses them into a few loops: 1.2-1.3x faster
-    Conv-TasNet steps on 2 CPU cores. Shapes are dynamic (batches vary in size and length);
-    the block's ints (dilation, padding) are static, so each dilation is one graph, compiled
-    once (6-13 s in all for six dilations on 2 cores), hence the raised recompile limit. The
-    1x1 convs stay out: Inductor's conv backward would specialise on every input length.
+    frames]`` (forward and backward); Inductor fuses them into a few loops, for faster
+    Conv-TasNet steps on CPU (figures: recipes/fsdd/sep/RESULTS.md). Shapes are dynamic
+    (batches vary in size and length); the block's ints (dilation, padding) are static, so each
+    dilation is one graph, compiled once, hence the raised recompile limit. The 1x1 convs stay
+    out: Inductor's conv backward would specialise on every input length.
     """
     global _COMPILED_CORE
     if _COMPILED_CORE is None:

@@ -2,13 +2,11 @@
 step.
 
 Each computes the same function with the same parameters (so checkpoints load either way), as
-plain elementwise ops that autograd runs vectorised. Measured on a 2-core EPYC, bf16 autocast,
-``[5, 256, 401]`` feature maps: ``nn.PReLU`` forward+backward 2.4 ms -> 1.4 ms; a dilated
-depthwise ``nn.Conv1d`` (kernel 3, dilation 8) 7.0 ms -> 3.1 ms (oneDNN's grouped-conv backward
-is the slow part). Neither is autocast: under bf16 autocast the depthwise conv computes in its
-input's dtype (float32 after a norm), and PReLU's float32 weight promotes a bf16 input to
-float32. One 30-min FSDD run with them reached 8.56 dB SI-SNRi against 8.12 dB with torch's
-layers, at the same 8,060 steps.
+plain elementwise ops that autograd runs vectorised; oneDNN's grouped-conv backward is the slow
+part they avoid (timings and the training run they were measured in:
+recipes/fsdd/sep/RESULTS.md). Neither is autocast: under bf16 autocast the depthwise conv
+computes in its input's dtype (float32 after a norm), and PReLU's float32 weight promotes a
+bf16 input to float32.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class GlobalLayerNorm(_AffineNorm):
     """gLN (Luo & Mesgarani 2019): statistics over channels *and* time; non-causal."""
 
     def forward(self, x: Tensor) -> Tensor:
-        # One group = all channels and frames: torch's fused kernel, ~2x faster than the
+        # One group = all channels and frames: torch's fused kernel, faster than the
         # written-out mean/var on CPU (these norms are a large share of Conv-TasNet's step).
         return F.group_norm(x, 1, self.weight.view(-1), self.bias.view(-1), self.eps)
 
