@@ -1,8 +1,9 @@
 """Rebuild a trained task from its experiment dir: ``model.pt`` + ``config.yaml``.
 
-``model.pt`` holds the task class, its hyperparameters (plain dicts) and the weights, and
-is read with ``torch.load(weights_only=True)``: a model file cannot run code. The class it
-names must live in the ``audiokit`` package.
+``model.pt`` holds the task class, its hyperparameters (plain dicts) and the weights. It may
+come from anyone, so nothing in it is trusted: it is read with ``torch.load(weights_only=True)``
+and, before anything is built, the task class and every ``_target_`` in the hyperparameters
+pass the allowlist of :mod:`audiokit.utils.trusted_config`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+
+from audiokit.utils.trusted_config import (
+    UntrustedConfigError,
+    check_config,
+    check_target,
+    torch_load_weights_only,
+)
 
 MODEL_FILE = "model.pt"
 
@@ -30,16 +37,39 @@ def _drop_training_files(node):
     return node
 
 
+def read_model_file(path: str | Path) -> dict:
+    """The dict in a ``model.pt`` (or any file of that layout), read without running code and
+    checked: ``task`` (when present) is an allowed LightningModule class, and every config in
+    ``hparams`` passes :func:`~audiokit.utils.trusted_config.check_config`. A file with only a
+    ``state_dict`` passes as it is."""
+    import lightning.pytorch as pl
+
+    saved = torch_load_weights_only(path)
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: not a model file (a {type(saved).__name__}, not a dict)")
+    if "task" in saved:
+        cls = check_target(saved["task"], f"{path}: task")
+        if not issubclass(cls, pl.LightningModule):
+            raise UntrustedConfigError(f"{path}: task = {saved['task']!r} is not a task class")
+    if "hparams" in saved:
+        if not isinstance(saved["hparams"], dict):
+            raise ValueError(f"{path}: hparams is a {type(saved['hparams']).__name__}, not a dict")
+        check_config(saved["hparams"], f"{path}: hparams")
+    return saved
+
+
 def load_task(exp_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, DictConfig]:
     """(task in eval mode on ``device``, the experiment's resolved training config)."""
     exp_dir = Path(exp_dir)
     model_file = exp_dir / MODEL_FILE
     if not model_file.is_file():
         raise FileNotFoundError(f"{model_file}: no exported model (did training finish?)")
-    saved = torch.load(model_file, map_location="cpu", weights_only=True)
-    if not saved["task"].startswith("audiokit."):
-        raise ValueError(f"{model_file}: task class {saved['task']!r} is not an audiokit class")
-    task = get_class(saved["task"])(**_drop_training_files(saved["hparams"]))
+    saved = read_model_file(model_file)
+    for key in ("task", "hparams", "state_dict"):
+        if key not in saved:
+            raise ValueError(f"{model_file}: no '{key}' entry (not written by audiokit-train?)")
+    task_cls = check_target(saved["task"], f"{model_file}: task")
+    task = task_cls(**_drop_training_files(saved["hparams"]))
     task.load_state_dict(saved["state_dict"])
     cfg = OmegaConf.load(exp_dir / "config.yaml")
     return task.eval().to(device), cfg

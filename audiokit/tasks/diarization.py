@@ -7,6 +7,7 @@ import logging
 import torch
 from hydra.utils import instantiate
 
+from audiokit.inference.loading import read_model_file
 from audiokit.losses.pit_bce import permute_labels
 from audiokit.metrics.frame_der import frame_der, frame_error_counts
 from audiokit.tasks.base import AudioTask
@@ -55,7 +56,10 @@ class DiarizationTask(AudioTask):
         """Start from another diarization experiment's ``model.pt``: every model weight whose
         name and shape match (EEND-EDA adapts a 2-speaker EEND's encoder, as its paper does);
         what is new or reshaped keeps its fresh initialisation, and both are logged."""
-        saved = torch.load(model_file, map_location="cpu", weights_only=True)["state_dict"]
+        # read like any model file from elsewhere: no code runs, the configs it holds are checked
+        saved = read_model_file(model_file).get("state_dict")
+        if not isinstance(saved, dict):
+            raise ValueError(f"{model_file}: no 'state_dict' entry: is it a model.pt?")
         own = self.model.state_dict()
         taken = {k[len("model."):]: v for k, v in saved.items() if k.startswith("model.")
                  and k[len("model."):] in own and own[k[len("model."):]].shape == v.shape}

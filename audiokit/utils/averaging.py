@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from audiokit.utils.trusted_config import torch_load_weights_only
+
 log = logging.getLogger(__name__)
 
 # Written by the last-checkpoint and every-N-steps callbacks: not ranked by the monitor.
@@ -21,7 +23,7 @@ UNRANKED = ("last.ckpt", "latest.ckpt")
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = torch_load_weights_only(path)  # weights only: a checkpoint cannot run code
     return ckpt["state_dict"] if "state_dict" in ckpt else ckpt
 
 
@@ -55,7 +57,7 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
 def checkpoint_score(path: Path, monitor: str) -> tuple[float, int] | None:
     """(``monitor`` score a top-k ModelCheckpoint recorded for this file, global step), or None."""
     # mmap: only the small callback state is read, not the weights and optimizer state
-    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    ckpt = torch_load_weights_only(path, mmap=True)
     for state in ckpt.get("callbacks", {}).values():
         if isinstance(state, dict) and state.get("monitor") == monitor:
             for saved_path, score in state.get("best_k_models", {}).items():

@@ -1,4 +1,10 @@
-"""Checkpoints that survive a kill: atomic writes, and resume that skips corrupt files."""
+"""Checkpoints that survive a kill or a full disk: atomic writes, and resume that skips
+corrupt files.
+
+Resume (Lightning's ``trainer.fit(ckpt_path=...)``) reads checkpoints through
+:meth:`AtomicCheckpointIO.load_checkpoint` with ``weights_only=True``, like every other file
+audiokit reads: a checkpoint given as ``resume=<path>`` may come from elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +15,60 @@ from pathlib import Path
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from audiokit.utils.trusted_config import torch_load_weights_only
+
 log = logging.getLogger(__name__)
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, no permission); the previous one is kept."""
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """``torch.save`` to ``<name>.tmp``, flushed to disk, then renamed over ``path``.
+
+    A kill mid-write never leaves a truncated file under the real name (the rename is atomic
+    on POSIX file systems). A failed write (``ENOSPC``: disk full) removes the partial temp
+    file, leaves any earlier file at ``path`` as it was, and raises
+    :class:`CheckpointWriteError` naming the file. The fsync makes a full disk fail here, not
+    later when the kernel writes the data back (and on NFS, at close).
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        reason = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
+        err = CheckpointWriteError(
+            f"cannot write checkpoint {path}: {reason}; earlier checkpoints are unchanged: "
+            "free some space (or fix the permissions) and run again with resume=auto")
+        err.errno = e.errno
+        raise err from e
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write to ``<name>.tmp`` and rename: a kill mid-write never leaves a truncated file
-    under the real name (the rename is atomic on POSIX file systems)."""
+    """Lightning's checkpoint I/O with :func:`atomic_save` for writes and
+    ``weights_only=True`` for reads (resume)."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
+        atomic_save(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        # None would leave the choice to torch's default (and its environment override).
+        where = {} if map_location is None else {"map_location": map_location}
+        return super().load_checkpoint(
+            path, weights_only=True if weights_only is None else weights_only, **where)
 
 
 def is_loadable(path: Path) -> bool:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch_load_weights_only(path)
         return "state_dict" in ckpt and "global_step" in ckpt
     except Exception as e:  # any corruption: truncated zip, bad pickle, wrong format
         log.warning("checkpoint %s is unreadable (%s); skipping it", path, e)
