@@ -13,3 +13,29 @@ os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
 os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
 
 __version__ = "0.1.0"
+
+# The inference objects, imported on first use so that `import audiokit` stays fast (torch,
+# Lightning and the models load only when one of these is asked for). A new pipeline (Codec,
+# Text2Speech) is one more line here.
+_EXPORTS = {
+    "AudioClassifier": "audiokit.inference.classify",
+    "Speech2Text": "audiokit.inference.speech2text",
+    "SpeakerEmbedder": "audiokit.inference.speaker",
+    "Separator": "audiokit.inference.separate",
+    "Diarizer": "audiokit.inference.diarization",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'audiokit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -9,6 +9,7 @@ import torch
 from audiokit.data.datadir import write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
+from audiokit.inference.waveform import prepare_waveform
 
 
 class AudioClassifier:
@@ -29,8 +30,11 @@ class AudioClassifier:
         logits = self.task(audio.to(self.device), audio_lens.to(self.device))
         return logits.softmax(-1).cpu()
 
-    def __call__(self, waveform: torch.Tensor) -> str:
-        """Label one mono waveform ``[T]`` sampled at ``self.sample_rate``."""
+    def __call__(self, waveform, sample_rate: int | None = None) -> str:
+        """Label one recording: numpy or torch, ``[T]`` or ``[channels, T]``, any float
+        dtype, at ``sample_rate`` (default: the model's), or a file path
+        (:func:`~audiokit.inference.waveform.prepare_waveform`)."""
+        waveform = prepare_waveform(waveform, self.sample_rate, sample_rate)
         post = self.posteriors(waveform[None], torch.tensor([waveform.shape[-1]]))
         return self.labels[int(post.argmax())]
 

@@ -35,6 +35,8 @@ from audiokit.inference.clustering import cluster, merge_small_clusters
 from audiokit.inference.loading import load_task
 from audiokit.inference.speaker import SpeakerEmbedder
 from audiokit.inference.vad import binarize, energy_vad, sliding_windows, windows_to_turns
+from audiokit.inference.waveform import prepare_waveform
+from audiokit.utils.errors import UserError
 
 EEND_DEFAULTS = {"threshold": 0.5, "median_frames": 11, "min_duration_on": 0.0,
                  "min_duration_off": 0.0, "oracle_num_speakers": False}
@@ -96,6 +98,13 @@ class _RecordingDiarizer:
     def diarize(self, audio: torch.Tensor, num_speakers: int | None = None) -> list[Turn]:
         raise NotImplementedError
 
+    def __call__(self, waveform, sample_rate: int | None = None,
+                 num_speakers: int | None = None) -> list[Turn]:
+        """Turns of one recording: numpy or torch, ``[T]`` or ``[channels, T]``, any float
+        dtype, at ``sample_rate`` (default: the model's), or a file path."""
+        return self.diarize(prepare_waveform(waveform, self.sample_rate, sample_rate),
+                            num_speakers)
+
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
                          downmix: bool = False, **_batch_options) -> dict[str, str]:
         """Write ``output_dir/rttm`` for every recording of ``data_dir``'s ``wav.scp``."""
@@ -134,6 +143,21 @@ class _RecordingDiarizer:
         if missing:
             raise DataDirError(f"{path}: no count for recording '{missing[0]}'")
         return counts
+
+
+class Diarizer:
+    """``Diarizer.from_exp_dir(E)(waveform) -> [Turn]``: the diarizer an experiment was
+    trained for (:class:`EENDDiarizer` or :class:`PipelineDiarizer`)."""
+
+    @staticmethod
+    def from_exp_dir(exp_dir: str | Path, device: str = "cpu", **kwargs) -> _RecordingDiarizer:
+        task, cfg = load_task(exp_dir, device)
+        kinds = {"EENDDiarizer": EENDDiarizer, "PipelineDiarizer": PipelineDiarizer}
+        cls = kinds.get(str(getattr(task, "inference", "")).rsplit(".", 1)[-1])
+        if cls is None:
+            raise UserError(f"{exp_dir}: not a diarization experiment (a "
+                            f"{type(task).__name__})")
+        return cls(task, int(cfg.data.sample_rate), device, **kwargs)
 
 
 class EENDDiarizer(_RecordingDiarizer):

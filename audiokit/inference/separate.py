@@ -11,6 +11,7 @@ from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDir, write_kaldi_map
 from audiokit.data.validate import screen_bad_audio
 from audiokit.inference.loading import load_task
+from audiokit.inference.waveform import prepare_waveform
 from audiokit.losses.pit import pit_from_pairwise, reorder_estimates
 from audiokit.losses.separation import pairwise_si_sdr
 
@@ -68,9 +69,11 @@ class Separator:
         task, cfg = load_task(exp_dir, device)
         return cls(task, int(cfg.data.sample_rate), device, **kwargs)
 
-    def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Sources ``[S, T]`` of one mono mixture ``[T]`` sampled at ``self.sample_rate``."""
-        mixture = waveform.to(self.device, torch.float32)
+    def __call__(self, waveform, sample_rate: int | None = None) -> torch.Tensor:
+        """Sources ``[S, T]`` (at the model's rate) of one mixture: numpy or torch, ``[T]``
+        or ``[channels, T]``, any float dtype, at ``sample_rate`` (default: the model's), or
+        a file path."""
+        mixture = prepare_waveform(waveform, self.sample_rate, sample_rate).to(self.device)
         return separate_chunked(self.task.model, mixture, self.chunk, self.chunk // 2).cpu()
 
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",

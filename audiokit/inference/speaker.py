@@ -18,6 +18,7 @@ from audiokit.inference.scoring import (
     speaker_cohort,
 )
 from audiokit.inference.trials import read_trials, write_embeddings, write_scores
+from audiokit.inference.waveform import prepare_waveform
 
 
 class SpeakerEmbedder:
@@ -63,7 +64,10 @@ class SpeakerEmbedder:
                               torch.full((len(starts),), chunk, device=self.device))
         return l2_normalize(emb.float().cpu().numpy()).mean(0)
 
-    def __call__(self, waveform: torch.Tensor) -> np.ndarray:
+    def __call__(self, waveform, sample_rate: int | None = None) -> np.ndarray:
+        """The embedding of one recording: numpy or torch, ``[T]`` or ``[channels, T]``, any
+        float dtype, at ``sample_rate`` (default: the model's), or a file path."""
+        waveform = prepare_waveform(waveform, self.sample_rate, sample_rate)
         return self.embed_batch(waveform[None], torch.tensor([waveform.shape[-1]]))[0]
 
     def _too_short(self, data_dir: str, on_bad_audio: str) -> dict[str, str]:

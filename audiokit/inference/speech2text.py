@@ -20,6 +20,7 @@ from audiokit.data.datadir import write_kaldi_map
 from audiokit.decoding import JointBeamSearch, ctc_greedy, ctc_prefix_beam_search
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
+from audiokit.inference.waveform import prepare_waveform
 
 MODES = ("ctc_greedy", "ctc_beam", "attention", "joint")
 DEFAULTS = {"mode": "joint", "beam": 10, "ctc_weight": 0.3, "lm_weight": 0.0,
@@ -102,8 +103,10 @@ class Speech2Text:
             results[i] = [Transcript("", [], float("-inf"))]
         return results
 
-    def __call__(self, waveform: torch.Tensor) -> str:
-        """Transcribe one mono waveform ``[T]`` sampled at ``self.sample_rate``."""
+    def __call__(self, waveform, sample_rate: int | None = None) -> str:
+        """Transcribe one recording: numpy or torch, ``[T]`` or ``[channels, T]``, any float
+        dtype, at ``sample_rate`` (default: the model's), or a file path."""
+        waveform = prepare_waveform(waveform, self.sample_rate, sample_rate)
         return self.transcribe_batch(waveform[None], torch.tensor([waveform.shape[-1]]))[0][0].text
 
     def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
