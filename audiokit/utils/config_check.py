@@ -51,15 +51,26 @@ def group_options(config_dir: str, group: str) -> list[str]:
                   if not p.name.startswith("_"))
 
 
-def check_groups(config_dir: str, overrides: list[str]) -> None:
+def search_dirs(overrides: list[str]) -> list[str]:
+    """The ``file://`` folders of a ``hydra.searchpath=[...]`` override (a user's own configs)."""
+    dirs = []
+    for override in overrides:
+        if override.startswith("hydra.searchpath="):
+            dirs += re.findall(r"file://([^,\]'\"]+)", override)
+    return dirs
+
+
+def check_groups(config_dir: str, overrides: list[str], extra_dirs: list[str] = ()) -> None:
     """An override that picks a config group option (``experiment=cls/nope``) must name one
-    that exists; the error lists them, closest first."""
+    that exists (in the package's tree or a ``hydra.searchpath`` folder); the error lists
+    them, closest first."""
     for override in overrides:
         key, _, value = override.partition("=")
         key = key.lstrip("+")
-        if not (Path(config_dir) / key).is_dir() or value in ("null", "") or value[0] in "[{":
+        dirs = [d for d in (config_dir, *extra_dirs) if (Path(d) / key).is_dir()]
+        if not dirs or value in ("null", "") or value[0] in "[{":
             continue
-        options = group_options(config_dir, key)
+        options = sorted({o for d in dirs for o in group_options(d, key)})
         if value in options:
             continue
         close = difflib.get_close_matches(value, options, n=3, cutoff=0.5)
@@ -113,7 +124,7 @@ def _leaf(cfg: DictConfig, key: str):
 
 
 def check_types(config_dir: str, config_name: str, overrides: list[str],
-                composed: DictConfig) -> None:
+                composed: DictConfig, searchpath: list[str] = ()) -> None:
     """Each ``key=value`` override must have the type of the key's default."""
     values = [o for o in overrides
               if "=" in o and not (Path(config_dir) / o.split("=", 1)[0]).is_dir()]
@@ -125,7 +136,8 @@ def check_types(config_dir: str, config_name: str, overrides: list[str],
             checked.append((override, key, value))
     if not checked:
         return
-    base = _compose(config_dir, config_name, [o for o in overrides if o not in values])
+    base = _compose(config_dir, config_name,
+                    [*searchpath, *(o for o in overrides if o not in values)])
     for override, key, value in checked:
         found, default = _leaf(base, key)
         if found and not _fits(key, default, value):
@@ -138,10 +150,11 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> 
     or group option, or gives a value of the wrong type; return the composed config (None
     when Hydra itself should report the problem)."""
     plain = [o for o in overrides if not o.startswith(("hydra.", "hydra/", "+", "~", "-"))]
-    check_groups(config_dir, plain)
+    searchpath = [o for o in overrides if o.startswith("hydra.searchpath=")]
+    check_groups(config_dir, plain, search_dirs(searchpath))
     try:
-        composed = _compose(config_dir, config_name, plain)
-        check_types(config_dir, config_name, plain, composed)
+        composed = _compose(config_dir, config_name, searchpath + plain)
+        check_types(config_dir, config_name, plain, composed, searchpath)
         return composed
     except ConfigKeyError:
         raise
@@ -152,7 +165,7 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> 
             return None  # not a key problem: let Hydra report it in its own words
         key = match.group(1) or match.group(2)
         bad = [o for o in plain if o.split("=", 1)[0] == key]
-        base = _compose(config_dir, config_name, [o for o in plain if o not in bad])
+        base = _compose(config_dir, config_name, searchpath + [o for o in plain if o not in bad])
         parent, matches = closest_keys(base, key)
         hint = f"; did you mean '{(parent + '.') if parent else ''}{matches[0]}'?" if matches else ""
         raise ConfigKeyError(

@@ -27,7 +27,7 @@ def compose_train(overrides, hydra_config=False):
 
 
 # Models by the task that drives them; a new model option must be added here (a test checks).
-CLASSIFICATION_MODELS = ["ast", "resnet"]
+CLASSIFICATION_MODELS = ["ast", "conv1d", "resnet"]
 ASR_MODELS = ["conformer", "transformer"]
 SEPARATION_MODELS = ["conv_tasnet", "dccrn", "dprnn", "sepformer", "stft_mask"]
 SPEAKER_MODELS = ["ecapa_tdnn", "resnet34_speaker", "xvector"]
