@@ -70,11 +70,14 @@ def tiny_task():
 
 def make_exp_dir(root: Path) -> Path:
     """An exp dir as audiokit-train writes it (model.pt by its own export_model)."""
+    import lightning.pytorch as pl
+
     from audiokit.cli.train import export_model
 
     exp = root / "exp"
     exp.mkdir(parents=True)
-    export_model(types.SimpleNamespace(checkpoint_callback=None), tiny_task(), exp)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    export_model(trainer, tiny_task(), exp)  # no checkpoint: the task's own weights
     (exp / "config.yaml").write_text(OmegaConf.to_yaml({"data": {"sample_rate": 8000}}))
     return exp
 
