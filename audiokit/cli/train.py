@@ -11,6 +11,7 @@ import logging
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -81,8 +82,31 @@ def build_task(cfg: DictConfig, task_kwargs: dict) -> pl.LightningModule:
     )
 
 
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's advertising tips ("Tip: ... try installing litlogger") from its log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_NoAdverts())
+# Lightning's own call of a deprecated torch API, nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def _without_version(bar: pl.callbacks.ProgressBar) -> None:
+    """The progress bar shows the logger's version as "v_num": always 0 in our exp dirs."""
+    get_metrics = bar.get_metrics
+    bar.get_metrics = lambda trainer, module: {
+        k: v for k, v in get_metrics(trainer, module).items() if k != "v_num"}
+
+
 def build_trainer(cfg: DictConfig, exp_dir: Path) -> pl.Trainer:
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c]
+    for bar in callbacks:
+        if isinstance(bar, pl.callbacks.ProgressBar):
+            _without_version(bar)
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                        plugins=[AtomicCheckpointIO()], default_root_dir=str(exp_dir))
@@ -125,7 +149,9 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
         log.info("exporting weights of the best checkpoint %s", best)
     else:
         state = {k: v.cpu() for k, v in task.state_dict().items()}
-        log.info("no best checkpoint (no validation?): exporting the final weights")
+        why = ("fast_dev_run writes no checkpoints" if trainer.fast_dev_run
+               else "no best checkpoint (no validation?)")
+        log.info("%s: exporting the final weights", why)
     cls = type(task)
     path = exp_dir / MODEL_FILE
     tmp = path.with_name(path.name + ".tmp")
@@ -152,7 +178,12 @@ def train(cfg: DictConfig) -> Path:
     exp_dir.mkdir(parents=True, exist_ok=True)
     check_averaging(cfg)
     pl.seed_everything(cfg.seed, workers=True)
-    ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume), exp_dir)
+    nothing_saved = not any((exp_dir / "checkpoints").glob("*.ckpt")) and not any(
+        exp_dir.glob("hpc_ckpt_*.ckpt"))
+    if str(cfg.resume) == "auto" and nothing_saved:  # a fresh exp dir: nothing to warn about
+        ckpt_path = None
+    else:
+        ckpt_path = find_resume_checkpoint(exp_dir / "checkpoints", str(cfg.resume), exp_dir)
     if pl.utilities.rank_zero_only.rank == 0:
         config_file = exp_dir / "config.yaml"
         resolved = OmegaConf.to_container(cfg, resolve=True)
