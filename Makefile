@@ -16,15 +16,16 @@ $(BIN)/audiokit-train: pyproject.toml
 
 install: $(BIN)/audiokit-train
 
-# The flagship recipe end to end: FSDD spoken-digit classification (about 12 minutes on 2 CPU cores).
+# The flagship recipe end to end: FSDD spoken-digit classification (time: README, Quick start).
 demo: install
 	recipes/fsdd/cls/run.sh
 
 test: install
 	$(BIN)/python -m pytest -q -ra --durations=15 tests
 
+# Unit and config tests that need no corpus and are not slow (under 3 minutes on 2 cores).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow and not corpus" tests/unit tests/config
 
 lint: install
 	$(BIN)/ruff check audiokit tests bench
