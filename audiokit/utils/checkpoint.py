@@ -42,14 +42,29 @@ def atomic_save(obj, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except Exception as e:
         tmp.unlink(missing_ok=True)
-        reason = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
+        cause = _os_error(e)
+        if cause is None:  # not the file system's fault (e.g. an object that cannot be saved)
+            raise
+        reason = cause.strerror or (os.strerror(cause.errno) if cause.errno else str(cause))
         err = CheckpointWriteError(
             f"cannot write checkpoint {path}: {reason}; earlier checkpoints are unchanged: "
             "free some space (or fix the permissions) and run again with resume=auto")
-        err.errno = e.errno
+        err.errno = cause.errno
         raise err from e
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind ``e``: torch's zip writer reports a failed write (ENOSPC) as a
+    RuntimeError raised while it cleans up, with the OSError as its context."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -4,6 +4,7 @@ clear line (issue 26, part 4)."""
 from __future__ import annotations
 
 import errno
+import io
 import os
 import subprocess
 import sys
@@ -49,6 +50,43 @@ def test_enospc_keeps_the_previous_file_and_leaves_no_temp(tmp_path, monkeypatch
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
     assert checkpoint.is_loadable(path)
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk with ``room`` bytes left: the write that does not fit fails with
+    ENOSPC, as on a real full disk (tried on a 256 kB tmpfs: torch's zip writer then raises a
+    RuntimeError while cleaning up, with the OSError as its context)."""
+
+    def __init__(self, path, mode: str, room: int) -> None:
+        super().__init__(path, mode)
+        self.room = room
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        if size > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= size
+        return super().write(data)
+
+
+def test_a_disk_that_fills_mid_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    atomic_save({"w": torch.zeros(1000)}, path)
+    before = path.read_bytes()
+    monkeypatch.setattr(checkpoint, "open", lambda p, mode: FullDisk(p, mode, room=2000),
+                        raising=False)
+    with pytest.raises(CheckpointWriteError, match="No space left on device") as err:
+        atomic_save({"w": torch.ones(10000)}, path)
+    assert err.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_other_failures_keep_their_own_error(tmp_path):
+    with pytest.raises(Exception) as err:
+        atomic_save({"f": lambda: 0}, tmp_path / "x.ckpt")  # cannot be pickled
+    assert not isinstance(err.value, CheckpointWriteError)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_enospc_at_fsync_is_caught_too(tmp_path, monkeypatch):
