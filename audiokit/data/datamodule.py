@@ -122,7 +122,8 @@ class AudioDataModule(pl.LightningDataModule):
         if self.report_dir is not None:
             report = Path(self.report_dir) / f"bad_audio.{Path(data_dir).name}.txt"
         return screen_bad_audio(data_dir, self.on_bad_audio, downmix=self.downmix,
-                                report=report, skip_hint="data.on_bad_audio=skip")
+                                report=report, skip_hint="data.on_bad_audio=skip",
+                                sample_rate=self.sample_rate)
 
     def _dataset(self, data_dir: str, augment: WaveAugmentFn | None) -> AudioDataset:
         return AudioDataset(

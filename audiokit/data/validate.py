@@ -46,13 +46,16 @@ class Problem:
 
 
 def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool,
-                    expect_rate: int | None = None) -> Problem | None:
+                    expect_rate: int | None = None,
+                    rates: dict[str, int] | None = None) -> Problem | None:
     """The problem with one utterance, or None. The header is always read (missing, empty,
     unreadable, channels, and with ``expect_rate`` the file's rate); with ``sample_rate`` the
     audio is decoded too (NaN/Inf, truncated data)."""
     source, start, end = d.audio_source(utt)
     try:
         info = audio_info(source, utt)
+        if rates is not None:
+            rates[utt] = info.samplerate
         where = f"utterance '{utt}' ({source})"
         if info.frames <= 0:
             raise AudioError(f"{where}: empty audio (0 samples)")
@@ -72,12 +75,13 @@ def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool
 
 def find_problems(
     d: DataDir, sample_rate: int | None = None, downmix: bool = False, workers: int = 4,
-    expect_rate: int | None = None,
+    expect_rate: int | None = None, rates: dict[str, int] | None = None,
 ) -> list[Problem]:
-    """Every problem in the data dir, in utterance order (an empty list means clean)."""
+    """Every problem in the data dir, in utterance order (an empty list means clean);
+    ``rates`` receives each readable file's sample rate."""
     with ThreadPoolExecutor(workers) as pool:
-        found = pool.map(lambda u: check_utterance(d, u, sample_rate, downmix, expect_rate),
-                         d.utt_ids)
+        found = pool.map(
+            lambda u: check_utterance(d, u, sample_rate, downmix, expect_rate, rates), d.utt_ids)
         return [p for p in found if p is not None]
 
 
@@ -88,13 +92,26 @@ def write_report(problems: list[Problem], path: str | Path) -> None:
 def screen_bad_audio(
     data_dir: str | Path, on_bad_audio: str, *, downmix: bool = False,
     report: Path | None = None, skip_hint: str = "on_bad_audio=skip",
+    sample_rate: int | None = None,
 ) -> dict[str, str]:
-    """Check a data dir before use. ``on_bad_audio="error"`` raises :class:`DataDirError`
-    listing the bad utterances and files; ``"skip"`` warns and returns ``{utt: reason}`` for
-    the caller to leave out. ``report`` receives the full list either way."""
+    """Check a data dir before use (headers: missing, empty, unreadable, truncated, channels).
+    ``on_bad_audio="error"`` raises :class:`DataDirError` listing the bad utterances and
+    files; ``"skip"`` warns and returns ``{utt: reason}`` for the caller to leave out.
+    ``report`` receives the full list either way. Files at another rate than ``sample_rate``
+    (what the experiment reads) are named in a warning: they are resampled on every load."""
     if on_bad_audio not in ("error", "skip"):
         raise ValueError(f"on_bad_audio must be 'error' or 'skip', got {on_bad_audio!r}")
-    problems = find_problems(DataDir.load(data_dir), downmix=downmix)
+    rates: dict[str, int] = {}
+    d = DataDir.load(data_dir)
+    problems = find_problems(d, downmix=downmix, rates=rates)
+    bad = {p.utt for p in problems}
+    other = {u: rates[u] for u in d.utt_ids if u in rates and u not in bad
+             and sample_rate is not None and rates[u] != sample_rate}
+    if other:
+        examples = ", ".join(f"{u} ({r} Hz)" for u, r in list(other.items())[:5])
+        log.warning("%s: %d file(s) are not at the experiment's %d Hz and are resampled on "
+                    "every load (resample them once to save time): %s", data_dir, len(other),
+                    sample_rate, examples)
     if not problems:
         return {}
     listing = "\n".join(f"  {p}" for p in problems[:20])

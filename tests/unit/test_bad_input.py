@@ -201,3 +201,22 @@ def test_shard_cut_at_a_member_boundary_is_named(tmp_path):
     assert check_shard(tar, 2) == "holds 1 samples, its shards.json lists 2"
     tar.write_bytes(buf.getvalue()[:1000])
     assert "truncated" in check_shard(tar, 2) or "not a readable tar" in check_shard(tar, 2)
+
+
+def test_data_module_names_stereo_and_other_rates(tmp_path, caplog):
+    from audiokit.data.datadir import DataDirError
+    from audiokit.data.datamodule import AudioDataModule
+
+    files = {"a": write_wav(tmp_path / "a.wav"), "b": write_wav(tmp_path / "b.wav"),
+             "r": write_wav(tmp_path / "r.wav", sample_rate=44100),
+             "s": write_wav(tmp_path / "s.wav", sample_rate=44100, channels=2)}
+    d = data_dir(tmp_path / "d", files)
+    (d / "utt2label").write_text("a x\nb y\nr x\ns y\n")
+    dm = AudioDataModule(str(d), str(d), 8000, num_workers=0)
+    with pytest.raises(DataDirError, match=r"utterance.*\n.*s\t.*s.wav\t2 channels, expected mono"):
+        dm.setup("fit")
+    assert "1 file(s) are not at the experiment's 8000 Hz" in caplog.text
+    assert "r (44100 Hz)" in caplog.text
+    dm = AudioDataModule(str(d), str(d), 8000, num_workers=0, on_bad_audio="skip")
+    dm.setup("fit")
+    assert dm.train_set.utt_ids == ["a", "b", "r"] and list(dm.train_set.excluded) == ["s"]
