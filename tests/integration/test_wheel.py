@@ -129,3 +129,34 @@ def test_recipe_init_copies_a_working_recipe(installed, tiny_fsdd, tmp_path):
     proc = subprocess.run(["audiokit-recipe", "init", "fsdd/nope", "x"], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "available: " in proc.stderr and "fsdd/cls" in proc.stderr
+
+
+def readme_block(section: str) -> list[str]:
+    """The commands of the first ```bash block under a README section."""
+    text = (REPO / "README.md").read_text(encoding="utf-8").split(f"## {section}\n", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_own_data_commands_run_as_written(installed, fsdd_root, tmp_path):
+    _, env = installed
+    # A folder of the user's audio, the label at the start of each file name.
+    words = ["zero", "one", "two"]
+    for split, indices in (("train", range(10, 14)), ("valid", range(5, 7))):
+        folder = tmp_path / "my_audio" / split
+        folder.mkdir(parents=True)
+        for digit, word in enumerate(words):
+            for i in indices:
+                src = fsdd_root / "recordings" / f"{digit}_george_{i}.wav"
+                shutil.copy(src, folder / f"{word}_{i}.wav")
+    commands = readme_block("Your own data")
+    assert len(commands) == 5 and commands[2].startswith("audiokit-train ")
+    # As written, but a debug-sized training run.
+    commands[2] += (" trainer.max_epochs=1 trainer.limit_train_batches=2 data.num_workers=0"
+                    " callbacks.progress=null")
+    for command in commands:
+        run(["bash", "-c", command], cwd=tmp_path, env=env)
+    hyp = (tmp_path / "exp" / "mine" / "infer" / "valid" / "utt2label").read_text().split("\n")
+    assert len([line for line in hyp if line]) == len(words) * 2
+    assert {line.split()[1] for line in hyp if line} <= set(words)
+    assert (tmp_path / "exp" / "mine" / "RESULTS.md").is_file()
