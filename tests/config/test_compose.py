@@ -33,7 +33,7 @@ SEPARATION_MODELS = ["conv_tasnet", "dccrn", "dprnn", "sepformer", "stft_mask"]
 SPEAKER_MODELS = ["ecapa_tdnn", "resnet34_speaker", "xvector"]
 DIARIZATION_MODELS = ["eend", "vad_net"]
 OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw audio, own test",
-                "whisper_tiny": "whisper experiment"}
+                "whisper_tiny": "whisper experiment", "codec_seanet": "codec experiment (GAN task)"}
 FRONTENDS = [f for f in options("frontend") if f not in ("none", "whisper_logmel")]
 
 
