@@ -11,18 +11,21 @@ tensors are read with ``torch.load(weights_only=True)``, and the configs they ho
 hyperparameters, whose ``_target_`` dicts the task instantiates) pass :func:`check_config`
 before anything is built from them:
 
-- every ``_target_`` names a class, not a function, and the class is defined in ``audiokit``
-  (or a package you trust, see below), or it is a ``torch.nn.Module``, ``torch.optim``
-  optimizer or LR scheduler defined in ``torch.nn`` / ``torch.optim`` / ``torchaudio``. The
-  name is checked as text before anything is imported, and the class it resolves to is
-  checked again by where it is defined, so ``audiokit.some_module.np.load`` is refused too;
+- every ``_target_`` names a class, not a function: a ``torch.nn.Module``, ``torch.optim``
+  optimizer or LR scheduler defined in ``audiokit`` (or a package you trust, see below),
+  ``torch.nn``, ``torch.optim`` or ``torchaudio``. Other classes are refused even from
+  audiokit: a pipeline would call them as it calls a frontend, and e.g. an augmentation reads
+  a wav.scp, whose ``cmd |`` entries are shell commands. The name is checked as text before
+  anything is imported, and the class it resolves to is checked again by where it is
+  defined, so ``audiokit.some_module.np.load`` is refused too;
 - hydra's other special keys hold what hydra expects (``_args_`` a list, walked like the
   rest; ``_partial_`` and ``_recursive_`` booleans; ``_convert_`` one of its modes);
 - no string holds an OmegaConf interpolation ``${...}``: instantiate resolves them, and
   ``${oc.create:...}`` builds a config this walk never saw.
 
 Your own classes: list their top-level packages in ``AUDIOKIT_TRUSTED_PACKAGES`` (comma
-separated) or call :func:`allow_package`; any class defined there is then admitted.
+separated) or call :func:`allow_package`; their modules, optimizers and schedulers are then
+admitted as audiokit's are.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ import os
 from typing import Any
 
 TRUSTED_PACKAGES_ENV = "AUDIOKIT_TRUSTED_PACKAGES"
-# Classes from these must also subclass one of TORCH_BASES (resolved lazily: torch is heavy).
+# Admitted besides the trusted packages (for their modules, optimizers and schedulers only).
 TORCH_PACKAGES = ("torch.nn", "torch.optim", "torchaudio")
 CONVERT_MODES = ("none", "partial", "object", "all")
-ALLOWED = ("audiokit.* classes, torch.nn / torchaudio modules, torch.optim optimizers and "
-           "schedulers")
+ALLOWED = ("torch modules, optimizers and LR schedulers from audiokit.*, torch.nn, torch.optim "
+           "or torchaudio")
 
 _extra_packages: list[str] = []
 
@@ -46,7 +49,7 @@ class UntrustedConfigError(ValueError):
 
 
 def allow_package(name: str) -> None:
-    """Admit every class defined in package ``name`` (e.g. ``"mylab"``) in model files."""
+    """Admit the modules, optimizers and schedulers of package ``name`` (e.g. ``"mylab"``)."""
     if not name or not name.replace(".", "").replace("_", "").isalnum():
         raise ValueError(f"allow_package: {name!r} is not a package name")
     if name not in _extra_packages:
@@ -90,16 +93,19 @@ def check_target(target: Any, where: str = "_target_") -> type:
 
     try:
         obj = _locate(target)
-    except Exception as e:  # ImportError, AttributeError, ...: a name that does not exist
-        raise _refuse(where, target, f": it cannot be found ({e})") from None
+    except Exception:  # ImportError, AttributeError, ...: a name that does not exist
+        raise _refuse(where, target, ": no class of that name can be imported here") from None
     if not inspect.isclass(obj):
         raise _refuse(where, target, f": it is a {type(obj).__name__}, not a class")
     module = getattr(obj, "__module__", "") or ""
-    if _within(module, trusted):
-        return obj
-    if _within(module, TORCH_PACKAGES) and issubclass(obj, _torch_bases()):
-        return obj
-    raise _refuse(where, target, f": it resolves to {module}.{obj.__qualname__}")
+    if not _within(module, trusted + TORCH_PACKAGES):
+        raise _refuse(where, target, f": it resolves to {module}.{obj.__qualname__}")
+    if not issubclass(obj, _torch_bases()):
+        # Other classes get called by code that expects a module (a frontend, a model): an
+        # augmentation that reads a wav.scp, whose 'cmd |' entries are shell commands, would
+        # run them. Modules only compute on the tensors they are given.
+        raise _refuse(where, target, ": it is not a torch module, optimizer or LR scheduler")
+    return obj
 
 
 def _check_special(key: str, value: Any, where: str) -> None:

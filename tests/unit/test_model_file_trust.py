@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import pickle
+import sys
 import types
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from audiokit.utils.trusted_config import (
 )
 
 PACKAGE = Path(__file__).resolve().parents[2] / "audiokit"
-REFUSED = r"is not allowed .*allowed: audiokit\.\* classes"
+REFUSED = r"is not allowed \(allowed: torch modules, optimizers and LR schedulers from audiokit"
 
 
 class _Gadget:
@@ -120,7 +121,8 @@ def test_numpy_load_gadget_does_not_run(gadget_exp):
         load_task(exp)
     assert str(err.value).startswith(
         f"{exp / MODEL_FILE}: hparams.frontend._target_ = 'numpy.load' is not allowed (allowed: "
-        "audiokit.* classes, torch.nn / torchaudio modules, torch.optim optimizers and schedulers")
+        "torch modules, optimizers and LR schedulers from audiokit.*, torch.nn, torch.optim or "
+        "torchaudio; to trust classes of your own package, set AUDIOKIT_TRUSTED_PACKAGES=")
     assert not marker.exists()
     assert_live(exp / "frontend.npy", marker)
 
@@ -152,7 +154,10 @@ def test_audiokit_infer_refuses_the_gadget(gadget_exp, tmp_path, capsys):
     ("audiokit.inference.trials.np.load", "not a class"),     # numpy re-exported by audiokit
     ("audiokit.inference.loading.Path", "resolves to pathlib"),
     ("audiokit.inference.loading.load_task", "a function, not a class"),
-    ("audiokit.no_such_module.Thing", "cannot be found"),
+    ("audiokit.no_such_module.Thing", "no class of that name"),
+    ("audiokit.data.augment.AddNoise", "not a torch module"),  # reads a wav.scp: pipes
+    ("audiokit.data.datamodule.AudioDataModule", "not a torch module"),
+    ("audiokit.utils.errors.UserError", "not a torch module"),
     ("torchaudio.load", "not a class"),
     (["numpy.load"], "a dotted class name"),
 ])
@@ -215,10 +220,19 @@ def test_task_class_must_be_an_audiokit_task(tmp_path):
 def test_own_packages_are_admitted_by_name_only(monkeypatch):
     with pytest.raises(UntrustedConfigError, match=TRUSTED_PACKAGES_ENV):
         check_target("collections.OrderedDict")
-    monkeypatch.setenv(TRUSTED_PACKAGES_ENV, "collections, json")
-    assert check_target("collections.OrderedDict").__name__ == "OrderedDict"
+    mine = types.ModuleType("mylab")
+    mine.Encoder = type("Encoder", (torch.nn.Module,), {"__module__": "mylab"})
+    mine.Meter = type("Meter", (), {"__module__": "mylab"})
+    mine.load = lambda path: path
+    monkeypatch.setitem(sys.modules, "mylab", mine)
+    with pytest.raises(UntrustedConfigError, match=TRUSTED_PACKAGES_ENV):
+        check_target("mylab.Encoder")
+    monkeypatch.setenv(TRUSTED_PACKAGES_ENV, "json, mylab")
+    assert check_target("mylab.Encoder") is mine.Encoder
+    with pytest.raises(UntrustedConfigError, match="not a torch module"):
+        check_target("mylab.Meter")
     with pytest.raises(UntrustedConfigError, match="not a class"):
-        check_target("json.loads")
+        check_target("mylab.load")
 
 
 def test_a_pickle_in_model_pt_itself_is_refused(tmp_path):
@@ -379,7 +393,8 @@ def test_every_shipped_target_of_the_saved_groups_passes():
                 yield from targets(value)
 
     seen = set()
-    for group in HPARAM_GROUPS + ("experiment",):
+    # discriminator: GAN tasks take it inside their task config
+    for group in HPARAM_GROUPS + ("discriminator", "experiment"):
         for path in (PACKAGE / "conf" / group).rglob("*.yaml"):
             doc = yaml.safe_load(path.read_text()) or {}
             parts = [doc.get(g) for g in HPARAM_GROUPS] if group == "experiment" else [doc]
