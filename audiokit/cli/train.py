@@ -249,7 +249,8 @@ def main() -> None:
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(usage())
         return
-    cfg = check_overrides(CONF_DIR, "train", [a for a in sys.argv[1:] if "=" in a])
+    cfg = check_overrides(CONF_DIR, "train",
+                          [a for a in sys.argv[1:] if "=" in a or a.startswith("~")])
     if cfg is not None and not Path(str(cfg.exp_dir)).exists():
         _NEW_EXP_DIR.append(Path(str(cfg.exp_dir)))
     _hydra_main()

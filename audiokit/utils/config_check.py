@@ -145,24 +145,40 @@ def check_types(config_dir: str, config_name: str, overrides: list[str],
                                  f"is {OmegaConf.to_yaml(default).strip() if isinstance(default, (DictConfig, ListConfig)) else default!r})")
 
 
+def _one_line(e: Exception) -> str:
+    """Hydra's multi-line message, without its pointers to docs and stack traces."""
+    lines = [line.strip() for line in str(e).splitlines()]
+    text = "; ".join(line for line in lines
+                     if line and not line.startswith(("See https://", "Set the environment")))
+    if type(e).__name__ == "OverrideParseException":
+        text = f"an override does not parse (key=value, see Hydra's override grammar): {text}"
+    return text
+
+
 def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig | None:
     """Raise :class:`ConfigKeyError` naming the problem if an override names an unknown key
-    or group option, or gives a value of the wrong type; return the composed config (None
-    when Hydra itself should report the problem)."""
+    or group option, gives a value of the wrong type, or does not parse; return the
+    composed config."""
     plain = [o for o in overrides if not o.startswith(("hydra.", "hydra/", "+", "~", "-"))]
     searchpath = [o for o in overrides if o.startswith("hydra.searchpath=")]
     check_groups(config_dir, plain, search_dirs(searchpath))
     try:
         composed = _compose(config_dir, config_name, searchpath + plain)
         check_types(config_dir, config_name, plain, composed, searchpath)
+        extra = [o for o in overrides if o.startswith(("+", "~")) and not o.startswith("+hydra")]
+        if extra:  # additions and deletions: Hydra's own checks, reported on one line
+            try:
+                composed = _compose(config_dir, config_name, searchpath + plain + extra)
+            except Exception as e:
+                raise ConfigKeyError(_one_line(e)) from None
         return composed
     except ConfigKeyError:
         raise
     except Exception as e:  # Hydra wraps OmegaConf errors in several exception types
         text = f"{e} {e.__cause__ or ''}"
         match = _BAD_KEY.search(text)
-        if not match:
-            return None  # not a key problem: let Hydra report it in its own words
+        if not match:  # bad syntax, a missing file...: Hydra's words, on one line
+            raise ConfigKeyError(_one_line(e)) from None
         key = match.group(1) or match.group(2)
         bad = [o for o in plain if o.split("=", 1)[0] == key]
         base = _compose(config_dir, config_name, searchpath + [o for o in plain if o not in bad])

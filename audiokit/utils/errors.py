@@ -28,6 +28,12 @@ class UserError(ValueError):
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, UnicodeError)
 
 
+# Raised by Hydra and Lightning for a config that cannot work (a class given wrong arguments,
+# trainer.devices=4 on a machine with one GPU): the user's to fix, named by type so that
+# this module imports neither.
+CONFIG_ERRORS = ("InstantiationException", "MisconfigurationException")
+
+
 def debug() -> bool:
     return os.environ.get("AUDIOKIT_DEBUG", "").lower() not in ("", "0", "false", "no")
 
@@ -42,7 +48,7 @@ def unwrap(e: BaseException) -> BaseException:
 def is_user_error(e: BaseException) -> bool:
     """Ours (defined in audiokit: AudioError, RttmError, ...) or bad input by its type; a
     config that instantiates a class with wrong arguments is the user's too."""
-    if type(e).__name__ == "InstantiationException" or type(e).__module__.startswith("audiokit."):
+    if type(e).__name__ in CONFIG_ERRORS or type(e).__module__.startswith("audiokit."):
         return True
     return isinstance(e, USER_ERRORS)
 

@@ -256,3 +256,24 @@ def test_score_help_names_tasks_and_files(capsys):
     out = capsys.readouterr().out
     for word in ("cls", "asr", "sep", "sv", "diar", "report.json", "RESULTS.md", "errors.txt"):
         assert word in out
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("trainer.max_epochs=[", "an override does not parse"),
+    ("+trainer.max_epochs=3", "Either remove + prefix"),
+    ("~trainer.nothing", "'trainer.nothing' does not exist"),
+])
+def test_train_hydra_override_errors_are_one_line(monkeypatch, capsys, override, expected):
+    assert expected in run_train(monkeypatch, capsys, "experiment=cls/fsdd_cnn", override)
+
+
+def test_misconfiguration_is_a_user_error():
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from audiokit.utils.errors import user_errors
+
+    with pytest.raises(SystemExit) as e, user_errors("audiokit-train"):
+        raise MisconfigurationException("`Trainer(devices=4)` but only 1 GPU is available")
+    assert e.value.code == "audiokit-train: error: `Trainer(devices=4)` but only 1 GPU is available"
+    with pytest.raises(TypeError), user_errors("audiokit-train"):  # a bug keeps its traceback
+        raise TypeError("internal")
