@@ -17,7 +17,9 @@ CONF = Path(CONF_DIR)
 
 
 def options(group: str) -> list[str]:
-    return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).rglob("*.yaml"))
+    # '_'-prefixed files (experiment bases such as sep/_fsdd_base) are not options by themselves
+    return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).rglob("*.yaml")
+                  if not p.name.startswith("_"))
 
 
 def compose_train(overrides, hydra_config=False):
