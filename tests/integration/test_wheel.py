@@ -11,6 +11,7 @@ install of the checkout stays out and `import audiokit` finds the wheel.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -41,7 +42,10 @@ def build_wheel(tmp: Path) -> Path:
         if (REPO / rel).is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, src / rel)
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    # Offline with this environment's setuptools; without one (Python 3.12 venvs have none)
+    # pip fetches the build backend from the registry.
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q",
          "-w", str(tmp / "dist"), str(src)], cwd=tmp, env=dict(os.environ))
     (wheel,) = (tmp / "dist").glob("audiokit-*.whl")
     return wheel
