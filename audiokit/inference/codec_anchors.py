@@ -35,6 +35,7 @@ TOOLS = {"codec2": ("c2enc", "c2dec"), "opus": ("opusenc", "opusdec")}
 INSTALL_HINT = ("install them with: apt-get install codec2 opus-tools "
                 "(Debian/Ubuntu; conda-forge has codec2 and opus-tools too)")
 CODEC2_RATE = 8000
+MISSING_TOOLS_EXIT = 3       # --check's exit status when a tool is missing (others: errors)
 MAX_DELAY_SECONDS = 0.05     # codec look-ahead is a few ms; search a little wider
 
 
@@ -150,13 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: each file's own rate")
     parser.add_argument("--check", action="store_true",
                         help="exit 0 if c2enc/c2dec/opusenc/opusdec are all on PATH, else "
-                             "print which are missing and how to install them, exit 1")
+                             "print which are missing and how to install them, exit 3")
     args = parser.parse_args(argv)
     if args.check:
         missing = sorted({t for kind in TOOLS for t in missing_tools(kind)})
         if missing:
             print(f"codec anchors: {', '.join(missing)} not found on PATH; {INSTALL_HINT}")
-            return 1
+            return MISSING_TOOLS_EXIT
         return 0
     if not (args.data_dir and args.out and args.setting):
         parser.error("--data-dir, --out and --setting are required (or --check)")

@@ -35,7 +35,10 @@ SEPARATION_MODELS = ["conv_tasnet", "dccrn", "dprnn", "sepformer", "stft_mask"]
 SPEAKER_MODELS = ["ecapa_tdnn", "resnet34_speaker", "xvector"]
 DIARIZATION_MODELS = ["eend", "vad_net"]
 OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw audio, own test",
-                "whisper_tiny": "whisper experiment", "codec_seanet": "codec experiment (GAN task)"}
+                "whisper_tiny": "whisper experiment", "codec_seanet": "codec experiment (GAN task)",
+                "codec_seanet_16k": "codec experiment (GAN task)",
+                "hifigan_v1": "vocoder experiment (GAN task)",
+                "hifigan_v3": "vocoder experiment (GAN task)"}
 FRONTENDS = [f for f in options("frontend") if f not in ("none", "whisper_logmel")]
 
 
@@ -61,6 +64,8 @@ def task_kwargs(experiment: str, digit_tokens, cfg=None) -> dict:
         return {"labels": ["george", "jackson", "theo"]}
     if experiment.startswith(("sep/", "enh/")):
         return {"num_sources": cfg.data.num_sources, "sample_rate": cfg.data.sample_rate}
+    if experiment.startswith(("voc/", "codec/")):   # GAN task
+        return {"sample_rate": cfg.data.sample_rate}
     if experiment.startswith("diar/"):
         return {"sample_rate": cfg.data.sample_rate, "frame_shift": cfg.data.frame_shift}
     return {"tokenizer": digit_tokens[1]}

@@ -33,7 +33,7 @@ def test_settings_and_bitrates():
 
 def test_check_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert anchors.main(["--check"]) == 1
+    assert anchors.main(["--check"]) == anchors.MISSING_TOOLS_EXIT
     assert "apt-get install codec2 opus-tools" in capsys.readouterr().out
     assert anchors.main(["--data-dir", "x", "--out", "y", "--setting", "opus-6"]) == 1
 

@@ -74,12 +74,15 @@ def test_quantizer_dropout_changes_bitrate_in_training():
     assert {codec.bitrate(n) for n in used} == {800, 1600, 3200}
 
 
-def test_model_yaml_instantiates():
+@pytest.mark.parametrize("name, rate, top", [("codec_seanet", 8000, 6.0),
+                                             ("codec_seanet_16k", 16000, 6.0)])
+def test_model_yaml_instantiates(name, rate, top):
     from audiokit.cli.train import CONF_DIR
 
-    cfg = OmegaConf.create({"data": {"sample_rate": 8000},
-                            "model": OmegaConf.load(f"{CONF_DIR}/model/codec_seanet.yaml")})
+    cfg = OmegaConf.create({"data": {"sample_rate": rate},
+                            "model": OmegaConf.load(f"{CONF_DIR}/model/{name}.yaml")})
     codec = instantiate(cfg.model)
-    assert codec.sample_rate == 8000 and codec.bandwidths
+    assert codec.sample_rate == rate and codec.bandwidths[-1] == top
+    assert codec.frame_rate == 50
     for b in codec.bandwidths:
         assert codec.bitrate(codec.n_q_for_bandwidth(b)) == pytest.approx(b * 1000)
