@@ -9,7 +9,7 @@ import torch
 from audiokit.data.datadir import write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
-from audiokit.inference.waveform import prepare_waveform
+from audiokit.inference.waveform import check_kind, prepare_waveform
 
 
 class AudioClassifier:
@@ -23,6 +23,7 @@ class AudioClassifier:
     @classmethod
     def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu") -> AudioClassifier:
         task, cfg = load_task(exp_dir, device)
+        check_kind(task, cls, exp_dir)
         return cls(task, int(cfg.data.sample_rate), device)
 
     @torch.inference_mode()

@@ -35,7 +35,7 @@ from audiokit.inference.clustering import cluster, merge_small_clusters
 from audiokit.inference.loading import load_task
 from audiokit.inference.speaker import SpeakerEmbedder
 from audiokit.inference.vad import binarize, energy_vad, sliding_windows, windows_to_turns
-from audiokit.inference.waveform import prepare_waveform
+from audiokit.inference.waveform import check_kind, prepare_waveform
 from audiokit.utils.errors import UserError
 
 EEND_DEFAULTS = {"threshold": 0.5, "median_frames": 11, "min_duration_on": 0.0,
@@ -93,6 +93,7 @@ class _RecordingDiarizer:
     @classmethod
     def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs):
         task, cfg = load_task(exp_dir, device)
+        check_kind(task, cls, exp_dir)
         return cls(task, int(cfg.data.sample_rate), device, **kwargs)
 
     def diarize(self, audio: torch.Tensor, num_speakers: int | None = None) -> list[Turn]:

@@ -11,7 +11,7 @@ from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDir, write_kaldi_map
 from audiokit.data.validate import screen_bad_audio
 from audiokit.inference.loading import load_task
-from audiokit.inference.waveform import prepare_waveform
+from audiokit.inference.waveform import check_kind, prepare_waveform
 from audiokit.losses.pit import pit_from_pairwise, reorder_estimates
 from audiokit.losses.separation import pairwise_si_sdr
 
@@ -67,6 +67,7 @@ class Separator:
     @classmethod
     def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> Separator:
         task, cfg = load_task(exp_dir, device)
+        check_kind(task, cls, exp_dir)
         return cls(task, int(cfg.data.sample_rate), device, **kwargs)
 
     def __call__(self, waveform, sample_rate: int | None = None) -> torch.Tensor:

@@ -18,7 +18,7 @@ from audiokit.inference.scoring import (
     speaker_cohort,
 )
 from audiokit.inference.trials import read_trials, write_embeddings, write_scores
-from audiokit.inference.waveform import prepare_waveform
+from audiokit.inference.waveform import check_kind, prepare_waveform
 
 
 class SpeakerEmbedder:
@@ -44,6 +44,7 @@ class SpeakerEmbedder:
     @classmethod
     def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> SpeakerEmbedder:
         task, cfg = load_task(exp_dir, device)
+        check_kind(task, cls, exp_dir)
         return cls(task, int(cfg.data.sample_rate), device, **kwargs)
 
     @torch.inference_mode()

@@ -20,7 +20,7 @@ from audiokit.data.datadir import write_kaldi_map
 from audiokit.decoding import JointBeamSearch, ctc_greedy, ctc_prefix_beam_search
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
-from audiokit.inference.waveform import prepare_waveform
+from audiokit.inference.waveform import check_kind, prepare_waveform
 
 MODES = ("ctc_greedy", "ctc_beam", "attention", "joint")
 DEFAULTS = {"mode": "joint", "beam": 10, "ctc_weight": 0.3, "lm_weight": 0.0,
@@ -69,6 +69,7 @@ class Speech2Text:
     @classmethod
     def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu", **kwargs) -> Speech2Text:
         task, cfg = load_task(exp_dir, device)
+        check_kind(task, cls, exp_dir)
         return cls(task, int(cfg.data.sample_rate), device, **kwargs)
 
     @torch.inference_mode()

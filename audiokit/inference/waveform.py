@@ -81,3 +81,17 @@ def prepare_waveform(waveform, model_rate: int, sample_rate: int | None = None) 
         if sample_rate != model_rate:
             wav = torchaudio.functional.resample(wav, int(sample_rate), model_rate)
     return wav.contiguous()
+
+
+def check_kind(task, pipeline: type, exp_dir) -> None:
+    """``Speech2Text.from_exp_dir`` on a classifier's exp dir: say which pipeline the
+    experiment needs instead of failing on a missing attribute later."""
+    from hydra.utils import get_class
+
+    wanted = str(getattr(task, "inference", "") or "")
+    wanted_cls = get_class(wanted) if wanted else None
+    if wanted_cls is None or not (issubclass(wanted_cls, pipeline)
+                                  or issubclass(pipeline, wanted_cls)):
+        needs = wanted.rsplit(".", 1)[-1] or "none (it is used inside another pipeline)"
+        raise UserError(f"{exp_dir}: a {type(task).__name__} experiment, not one for "
+                        f"{pipeline.__name__}; its pipeline: {needs}")

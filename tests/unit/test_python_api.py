@@ -103,3 +103,15 @@ def test_classifier_takes_every_input_form(classifier):
     y = prepare_waveform(at_44k, 8000, sample_rate=44100)
     post = classifier.posteriors(y[None], torch.tensor([len(y)]))
     assert classifier(at_44k, sample_rate=44100) == classifier.labels[int(post.argmax())]
+
+
+def test_from_exp_dir_names_the_pipeline_an_experiment_needs(classifier):
+    from audiokit import Separator, Speech2Text
+    from audiokit.inference.waveform import check_kind
+
+    check_kind(classifier.task, type(classifier), "E")
+    with pytest.raises(UserError, match="E: a ClassificationTask experiment, not one for "
+                                        "Speech2Text; its pipeline: AudioClassifier"):
+        check_kind(classifier.task, Speech2Text, "E")
+    with pytest.raises(UserError, match="not one for Separator"):
+        check_kind(classifier.task, Separator, "E")
