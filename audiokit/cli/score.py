@@ -57,7 +57,7 @@ from audiokit.utils.results import write_results_md
 
 @dataclass
 class ScoreConfig:
-    task: str = "???"              # cls | asr | sep | sv | diar
+    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec
     ref: str = "???"
     hyp: str = "???"
     exp_dir: str | None = None     # where scores/ and RESULTS.md go; None = print only
@@ -75,6 +75,8 @@ class ScoreConfig:
     missing: str = "error"         # a recording without hypothesis turns: error | miss
     uem: str | None = None         # diar: scored regions per recording (reco channel start end)
     region: str = "reference"      # diar, without uem: reference (md-eval) | union (dscore)
+    # vocoder / codec: metrics= chooses among audiokit.inference.audio_quality.METRICS
+    asr_exp_dir: str | None = None  # WER of original and resynthesised audio through this ASR
 
 
 def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
@@ -313,7 +315,26 @@ def score_diarization(cfg, out_dir: Path | None) -> dict:
     return report
 
 
+def score_audio(cfg, out_dir: Path | None) -> dict:
+    """vocoder / codec: resynthesised audio against the original (audiokit.inference.audio_quality)."""
+    from audiokit.inference.audio_quality import score_audio_quality
+
+    given = [str(m) for m in cfg.metrics]
+    metrics = None if given == ScoreConfig().metrics else given  # the sep default: ours instead
+    return score_audio_quality(cfg.ref, cfg.hyp, metrics, asr_exp_dir=cfg.asr_exp_dir,
+                               out_dir=out_dir, skip_invalid=cfg.skip_invalid)
+
+
+def _audio_headline(report: dict) -> str:
+    from audiokit.inference.audio_quality import headline
+
+    return headline(report)
+
+
+DIR_TASKS = ("sep", "vocoder", "codec")  # ref and hyp are folders
+
 SCORERS = {"cls": score_classification, "asr": score_asr, "sep": score_separation,
+           "vocoder": score_audio, "codec": score_audio,
            "sv": score_verification, "diar": score_diarization}
 
 # The line printed for each scored set.
@@ -328,6 +349,8 @@ HEADLINES = {
         f"collar {c['collar']:g} s: DER {c['der']:.2f} % (miss {c['missed']:.2f}, FA "
         f"{c['false_alarm']:.2f}, conf {c['confusion']:.2f})" for c in r["collars"])
         + f" [scored region: {r.get('region', 'union')}]",
+    "vocoder": _audio_headline,
+    "codec": _audio_headline,
 }
 
 
@@ -342,6 +365,8 @@ figures. tasks, and what ref / hyp are:
   sep    data dir / infer output folder      SI-SNR(i), SDR(i), PESQ, STOI (+ per_utt.csv)
   sv     trials file / scores file           EER, minDCF (+ det.png)
   diar   rttm files                          DER, JER at each collar (+ per_recording.csv)
+  vocoder, codec   data dir / infer output   PESQ, STOI, mel distance, SI-SNR (metrics=[...,visqol]),
+                   folder (wav.scp)          WER with asr_exp_dir=A (+ per_utt.csv)
 
 With exp_dir=E it also writes E/scores/<name>/report.json (and the files above) and
 regenerates E/RESULTS.md from every scored set. Set AUDIOKIT_DEBUG=1 to see tracebacks.
@@ -358,9 +383,9 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.task not in SCORERS:
         sys.exit(f"audiokit-score: error: unknown task '{cfg.task}' (known: {', '.join(SCORERS)})")
     for f in (cfg.ref, cfg.hyp):
-        if not (Path(f).is_dir() if cfg.task == "sep" else Path(f).is_file()):
-            sys.exit(f"audiokit-score: error: {f}: no such {'folder' if cfg.task == 'sep' else 'file'}")
-    cfg.name = cfg.name or (Path(cfg.hyp).name if cfg.task == "sep" else Path(cfg.hyp).parent.name)
+        if not (Path(f).is_dir() if cfg.task in DIR_TASKS else Path(f).is_file()):
+            sys.exit(f"audiokit-score: error: {f}: no such {'folder' if cfg.task in DIR_TASKS else 'file'}")
+    cfg.name = cfg.name or (Path(cfg.hyp).name if cfg.task in DIR_TASKS else Path(cfg.hyp).parent.name)
     out_dir = Path(cfg.exp_dir) / "scores" / cfg.name if cfg.exp_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

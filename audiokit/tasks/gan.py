@@ -54,6 +54,7 @@ import logging
 import math
 from pathlib import Path
 
+import lightning.pytorch as pl
 import soundfile as sf
 import torch
 from hydra.utils import instantiate
@@ -337,3 +338,30 @@ class GANTask(AudioTask):
         self._last_audio_step = state["last_audio_step"]
         if self.balancer is not None and state.get("balancer"):
             self.balancer.load_state_dict(state["balancer"])
+
+
+class GriffinLimTask(pl.LightningModule):
+    """The Griffin-Lim baseline as an (untrained) vocoder task: same ``features``/``forward``
+    contract as :class:`GANTask`, from the raw log-mel of ``frontend`` (no CMVN)."""
+
+    inference = "audiokit.inference.vocode.Vocoder"
+
+    def __init__(self, sample_rate: int, frontend: dict, n_iter: int = 32,
+                 momentum: float = 0.99) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        from audiokit.models.vocoder.griffin_lim import GriffinLimVocoder
+
+        self.sample_rate = sample_rate
+        self.frontend = instantiate({**frontend, "stats_file": None})
+        self.generator = GriffinLimVocoder(self.frontend, n_iter, momentum)
+
+    def features(self, wav: Tensor, lens: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if lens is None:
+            lens = torch.full((wav.size(0),), wav.size(1), dtype=torch.long, device=wav.device)
+        feats, _ = self.frontend.extract(wav.float(), lens)
+        hop, win = self.frontend.hop_length, self.frontend.win_length
+        return feats, crop_or_pad(wav[:, (win - hop) // 2 :], feats.size(1) * hop)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        return self.generator(feats)
