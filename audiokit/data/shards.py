@@ -154,8 +154,27 @@ def write_shards(
     return index
 
 
-def read_index(path: str | Path) -> dict:
-    """Load ``shards.json`` (``path`` is the file or its folder); shard paths become absolute."""
+def looks_complete(path: str | Path) -> str | None:
+    """Why a shard is surely not a whole tar file, from its size and last bytes only (a tar
+    ends in zero blocks, and a copy cut short does not), or None. O(1): run on every load;
+    :func:`check_shard` reads every header."""
+    path = Path(path)
+    if not path.is_file():
+        return "no such file"
+    size = path.stat().st_size
+    if size < 1024 or size % 512:
+        return f"truncated ({size} bytes, not whole 512-byte tar blocks)"
+    with open(path, "rb") as f:
+        f.seek(size - 1024)
+        if f.read(1024).strip(b"\0"):
+            return "truncated (no end-of-archive blocks)"
+    return None
+
+
+def read_index(path: str | Path, check: bool = True) -> dict:
+    """Load ``shards.json`` (``path`` is the file or its folder); shard paths become absolute.
+    With ``check``, a shard that is missing or cut short (:func:`looks_complete`) is an error
+    naming every such shard, before anything streams."""
     path = Path(path)
     if path.is_dir():
         path = path / INDEX
@@ -167,6 +186,11 @@ def read_index(path: str | Path) -> dict:
         if len(shard["durations"]) != shard["count"]:
             raise DataDirError(f"{path}: shard {shard['path']}: {shard['count']} samples but "
                                f"{len(shard['durations'])} durations")
+    bad = {s["path"]: why for s in index["shards"] if check and (why := looks_complete(s["path"]))}
+    if bad:
+        listing = "; ".join(f"{p}: {why}" for p, why in list(bad.items())[:5])
+        raise DataDirError(f"{path}: {len(bad)} corrupt shard(s): {listing} (`audiokit-prep "
+                           f"validate-shards {path.parent} --on-bad-shard skip` leaves them out)")
     return index
 
 
@@ -193,7 +217,7 @@ def check_shard(path: str | Path, count: int) -> str | None:
 
 def check_shards(path: str | Path) -> dict[str, str]:
     """{shard path: reason} of every shard of an index that cannot be streamed."""
-    index = read_index(path)
+    index = read_index(path, check=False)
     found = {s["path"]: check_shard(s["path"], s["count"]) for s in index["shards"]}
     return {p: why for p, why in found.items() if why is not None}
 

@@ -175,6 +175,11 @@ def test_corrupt_shard_is_named_and_skipped_with_a_count(tmp_path, capsys):
     from audiokit.data.shards import check_shards, read_index
 
     out = corrupt_shard(tmp_path)
+    from audiokit.data.datadir import DataDirError
+
+    with pytest.raises(DataDirError, match=r"1 corrupt shard\(s\): .*shard-000001.tar: truncated"
+                                           r".*validate-shards .* --on-bad-shard skip"):
+        read_index(out)  # what the shard data module reads before streaming
     bad = check_shards(out)
     assert list(bad) == [str(sorted(out.glob("*.tar"))[1])]
     with pytest.raises(SystemExit) as e:
