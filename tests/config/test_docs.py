@@ -136,3 +136,12 @@ def test_config_reference_is_current():
     spec.loader.exec_module(gen)
     assert (REPO / "docs" / "config.md").read_text(encoding="utf-8") == gen.render(), (
         "docs/config.md is out of date: run python docs/gen_config_reference.py")
+
+
+def test_cli_reference_covers_every_entry_point():
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    cli = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    missing = [name for name in scripts if f"## `{name}`" not in cli]
+    assert not missing, f"docs/cli.md has no section for {missing}"
