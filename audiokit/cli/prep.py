@@ -504,7 +504,9 @@ def cmd_stats(args: argparse.Namespace) -> None:
     from audiokit.data.dataset import AudioDataset
     from audiokit.data.sampler import DurationBatchSampler
     from audiokit.frontends import StatsAccumulator
+    from audiokit.utils.config_check import check_overrides
 
+    check_overrides(CONF_DIR, "train", args.overrides)  # misspelt keys, types: one line
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=args.overrides + ["paths.cmvn_stats=null"])
     frontend = instantiate(cfg.frontend).eval()  # statistics of unaugmented features

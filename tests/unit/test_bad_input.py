@@ -225,3 +225,11 @@ def test_data_module_names_stereo_and_other_rates(tmp_path, caplog):
     dm = AudioDataModule(str(d), str(d), 8000, num_workers=0, on_bad_audio="skip")
     dm.setup("fit")
     assert dm.train_set.utt_ids == ["a", "b", "r"] and list(dm.train_set.excluded) == ["s"]
+
+
+def test_prep_stats_checks_its_overrides(tmp_path):
+    m = run_prep("stats", "--out", str(tmp_path / "s.json"), "--", "experiment=cls/nope")
+    assert "unknown experiment 'cls/nope'; did you mean 'cls/fsdd_cnn'" in m
+    m = run_prep("stats", "--out", str(tmp_path / "s.json"), "--", "experiment=cls/fsdd_cnn",
+                 "data.max_batch_seconds=lots")
+    assert "data.max_batch_seconds takes a number" in m
