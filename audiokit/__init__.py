@@ -15,14 +15,16 @@ os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
 __version__ = "0.1.0"
 
 # The inference objects, imported on first use so that `import audiokit` stays fast (torch,
-# Lightning and the models load only when one of these is asked for). A new pipeline (Codec,
-# Text2Speech) is one more line here.
+# Lightning and the models load only when one of these is asked for). A new pipeline
+# (Text2Speech) is one more line here.
 _EXPORTS = {
     "AudioClassifier": "audiokit.inference.classify",
     "Speech2Text": "audiokit.inference.speech2text",
     "SpeakerEmbedder": "audiokit.inference.speaker",
     "Separator": "audiokit.inference.separate",
     "Diarizer": "audiokit.inference.diarization",
+    "Codec": "audiokit.inference.codec",
+    "Vocoder": "audiokit.inference.vocode",
 }
 __all__ = ["__version__", *_EXPORTS]
 

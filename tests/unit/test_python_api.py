@@ -19,7 +19,7 @@ from audiokit.utils.errors import UserError
 def test_top_level_imports_are_lazy():
     code = ("import sys, audiokit; assert 'torch' not in sys.modules, 'torch imported'; "
             "from audiokit import AudioClassifier, Speech2Text, SpeakerEmbedder, Separator, "
-            "Diarizer; print(AudioClassifier.__module__, Diarizer.__name__)")
+            "Diarizer, Codec, Vocoder; print(AudioClassifier.__module__, Diarizer.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["audiokit.inference.classify", "Diarizer"]
