@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Vocoder (copy synthesis) on the Free Spoken Digit Dataset (8 kHz): HiFi-GAN from the
+# project's log-mel, with Griffin-Lim from the same features as the non-neural baseline row.
+# Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1 downloads FSDD.
+# Stage 1 writes single-digit data dirs of the training speakers (train: recording index
+# 10-49, valid 5-9) and two test sets of digit strings (fsdd-strings, recording index 0-4):
+# test_strings (the training speakers) and heldout_strings (a voice never trained on).
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+source "$recipe_dir/../../../scripts/stages.sh"
+
+RECIPE_STAGES=(
+  "prepare data dirs (from \$FSDD_ROOT, or download): training speakers' digits, test strings"
+  "train the vocoder"
+  "copy-synthesise the test sets (vocoder and Griffin-Lim): wav files + wav.scp + rtf.json"
+  "score: PESQ, STOI, mel distance, SI-SNR (+ WER with --asr-exp-dir) per test set, RESULTS.md"
+)
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers heldout test_count asr_exp_dir metrics griffin_lim seed"
+RECIPE_OPTIONS_USAGE="[--experiment voc/fsdd_hifigan] [--data-dir DIR] [--speakers a,b,c] [--heldout theo] [--test-count 60] [--asr-exp-dir E] [--metrics 'pesq_nb stoi'] [--griffin-lim true|false] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with wav.scp), stage 1 only checks
+them. --asr-exp-dir names an ASR experiment whose WER on the original and the resynthesised
+audio measures intelligibility (the test sets then need a text file). Griffin-Lim's rows go
+to \$exp_dir/griffin_lim/RESULTS.md."
+experiment=voc/fsdd_hifigan
+data_dir="$recipe_dir/data"
+train_set="" valid_set="" test_sets=""
+speakers="george,jackson,nicolas,yweweler" heldout="theo" test_count=60
+asr_exp_dir="" metrics="pesq_nb stoi mel_distance si_snr" griffin_lim=true seed=1
+
+parse_options "$@"
+exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test_strings${heldout:+ $data_dir/heldout_strings}"
+require_distinct_test_names
+
+stage_prepare() {
+  if $own_data; then
+    audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" \
+      --download-dir "$recipe_dir/downloads" --speakers "$speakers"
+    audiokit-prep fsdd-strings ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir/strings" \
+      --download-dir "$recipe_dir/downloads" --speakers "$speakers" --seed "$seed" \
+      --train-count 1 --valid-count 1 --test-count "$test_count"
+    ln -sfn strings/test "$data_dir/test_strings"
+    if [ -n "$heldout" ]; then
+      audiokit-prep fsdd-strings ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir/heldout" \
+        --download-dir "$recipe_dir/downloads" --speakers "$heldout" --seed "$seed" \
+        --train-count 1 --valid-count 1 --test-count "$test_count"
+      ln -sfn heldout/test "$data_dir/heldout_strings"
+    fi
+  fi
+  # shellcheck disable=SC2086
+  audiokit-prep validate "$train_set" "$valid_set" $test_sets
+}
+
+stage_train() {
+  require "$train_set/wav.scp" "run stage 1"
+  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
+    paths.valid_dir="$valid_set" seed="$seed" "${overrides[@]}"
+}
+
+# the vocoder exp dir, and Griffin-Lim's (same frontend) when --griffin-lim true
+vocoders() {
+  echo "$exp_dir"
+  if [ "$griffin_lim" = true ]; then echo "$exp_dir/griffin_lim"; fi
+}
+
+stage_infer() {
+  require "$exp_dir/model.pt" "run stage 2"
+  if [ "$griffin_lim" = true ]; then
+    "$(dirname "$(command -v audiokit-train)")/python" -m audiokit.inference.vocode griffin-lim \
+      "$exp_dir/griffin_lim" "$exp_dir"
+  fi
+  local e t
+  for e in $(vocoders); do
+    for t in $test_sets; do
+      audiokit-infer exp_dir="$e" data_dir="$t" output_dir="$e/infer/$(basename "$t")"
+    done
+  done
+}
+
+stage_score() {
+  local e t name
+  for e in $(vocoders); do
+    for t in $test_sets; do
+      name=$(basename "$t")
+      require "$e/infer/$name/wav.scp" "run stage 3"
+      audiokit-score task=vocoder ref="$t" hyp="$e/infer/$name" exp_dir="$e" name="$name" \
+        metrics="[${metrics// /,}]" ${asr_exp_dir:+asr_exp_dir="$asr_exp_dir"}
+    done
+  done
+}
+
+run_stage 1 stage_prepare
+run_stage 2 stage_train
+run_stage 3 stage_infer
+run_stage 4 stage_score
+echo "exp dir: $exp_dir  results: $(for e in $(vocoders); do printf '%s ' "$e/RESULTS.md"; done)"
