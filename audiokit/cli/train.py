@@ -13,19 +13,19 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning.pytorch as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audiokit.inference.loading import MODEL_FILE
-from audiokit.utils import run_info
-from audiokit.utils.averaging import average_checkpoints, best_checkpoints
-from audiokit.utils.checkpoint import AtomicCheckpointIO, find_resume_checkpoint
 from audiokit.utils.config_check import check_overrides, group_options
 from audiokit.utils.errors import cli_errors, user_errors
+
+# torch and Lightning are imported where they are used, so that --help and the up-front
+# config checks answer at once.
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
 
 log = logging.getLogger("audiokit.train")
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -95,7 +95,7 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
-def _without_version(bar: pl.callbacks.ProgressBar) -> None:
+def _without_version(bar) -> None:
     """The progress bar shows the logger's version as "v_num": always 0 in our exp dirs."""
     get_metrics = bar.get_metrics
     bar.get_metrics = lambda trainer, module: {
@@ -103,6 +103,10 @@ def _without_version(bar: pl.callbacks.ProgressBar) -> None:
 
 
 def build_trainer(cfg: DictConfig, exp_dir: Path) -> pl.Trainer:
+    import lightning.pytorch as pl
+
+    from audiokit.utils.checkpoint import AtomicCheckpointIO
+
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c]
     for bar in callbacks:
         if isinstance(bar, pl.callbacks.ProgressBar):
@@ -136,6 +140,11 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
 
     Loadable with ``torch.load(weights_only=True)``: plain dicts and tensors only.
     """
+    import torch
+
+    from audiokit.inference.loading import MODEL_FILE
+    from audiokit.utils.averaging import average_checkpoints, best_checkpoints
+
     ckpt = trainer.checkpoint_callback
     best = ckpt.best_model_path if ckpt else ""
     averaged: list[str] = []
@@ -149,7 +158,7 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
         log.info("exporting weights of the best checkpoint %s", best)
     else:
         state = {k: v.cpu() for k, v in task.state_dict().items()}
-        why = ("fast_dev_run writes no checkpoints" if trainer.fast_dev_run
+        why = ("fast_dev_run writes no checkpoints" if getattr(trainer, "fast_dev_run", False)
                else "no best checkpoint (no validation?)")
         log.info("%s: exporting the final weights", why)
     cls = type(task)
@@ -174,6 +183,11 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def train(cfg: DictConfig) -> Path:
+    import lightning.pytorch as pl
+
+    from audiokit.utils import run_info
+    from audiokit.utils.checkpoint import find_resume_checkpoint
+
     exp_dir = Path(cfg.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     check_averaging(cfg)
@@ -229,6 +243,8 @@ _NEW_EXP_DIR: list[Path] = []
 def _remove_unfinished(exp_dir: Path) -> None:
     """A run that failed before its first checkpoint leaves no exp dir behind when it made
     that dir itself: a half-made one would look like an experiment."""
+    from audiokit.inference.loading import MODEL_FILE
+
     if exp_dir in _NEW_EXP_DIR and not (exp_dir / MODEL_FILE).exists() and not any(
             (exp_dir / "checkpoints").glob("*.ckpt")):
         shutil.rmtree(exp_dir, ignore_errors=True)
