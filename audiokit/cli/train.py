@@ -144,6 +144,7 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
 
     from audiokit.inference.loading import MODEL_FILE
     from audiokit.utils.averaging import average_checkpoints, best_checkpoints
+    from audiokit.utils.checkpoint import atomic_save
 
     ckpt = trainer.checkpoint_callback
     best = ckpt.best_model_path if ckpt else ""
@@ -163,10 +164,9 @@ def export_model(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
         log.info("%s: exporting the final weights", why)
     cls = type(task)
     path = exp_dir / MODEL_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"task": f"{cls.__module__}.{cls.__qualname__}", "hparams": dict(task.hparams),
-                "state_dict": state, "best_checkpoint": best, "averaged": averaged}, tmp)
-    tmp.replace(path)
+    # a full disk keeps any earlier model.pt and is one CheckpointWriteError, no .tmp left
+    atomic_save({"task": f"{cls.__module__}.{cls.__qualname__}", "hparams": dict(task.hparams),
+                 "state_dict": state, "best_checkpoint": best, "averaged": averaged}, path)
     return path
 
 

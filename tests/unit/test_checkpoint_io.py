@@ -167,3 +167,16 @@ def test_audiokit_train_says_it_in_one_line(tiny_fsdd, tmp_path):
     assert last.endswith("No space left on device; earlier checkpoints are unchanged: free some "
                          "space (or fix the permissions) and run again with resume=auto")
     assert not list((exp / "checkpoints").glob("*.tmp"))
+
+
+def test_export_on_a_full_disk_keeps_the_earlier_model_file(tmp_path, monkeypatch):
+    from audiokit.cli.train import export_model
+
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    path = export_model(trainer, Tiny(), tmp_path)
+    before = path.read_bytes()
+    fill_disk_on_write(monkeypatch)
+    with pytest.raises(CheckpointWriteError, match=r"model\.pt: No space left on device"):
+        export_model(trainer, Tiny(), tmp_path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
