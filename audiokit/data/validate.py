@@ -35,6 +35,9 @@ def truncation(info) -> str | None:
     return f"truncated: the header declares {declared} bytes of audio, the file holds {present}"
 
 
+SEGMENT_SLACK = 0.05  # seconds: segments files round times to 10 ms, headers count samples
+
+
 @dataclass(frozen=True)
 class Problem:
     utt: str
@@ -61,6 +64,10 @@ def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool
             raise AudioError(f"{where}: empty audio (0 samples)")
         if (cut := truncation(info)) is not None:
             raise AudioError(f"{where}: {cut}")
+        # a segment past the recording's end would be read shorter without a word
+        if end is not None and end > info.duration + SEGMENT_SLACK:
+            raise AudioError(f"{where}: segment {start:.2f}-{end:.2f} s ends after the "
+                             f"recording ({info.duration:.2f} s)")
         if info.channels != 1 and not downmix:
             raise AudioError(f"{where}: {info.channels} channels, expected mono ({DOWNMIX_HINT})")
         if expect_rate is not None and info.samplerate != expect_rate:

@@ -233,3 +233,12 @@ def test_prep_stats_checks_its_overrides(tmp_path):
     m = run_prep("stats", "--out", str(tmp_path / "s.json"), "--", "experiment=cls/fsdd_cnn",
                  "data.max_batch_seconds=lots")
     assert "data.max_batch_seconds takes a number" in m
+
+
+def test_segment_past_the_end_of_its_recording_is_named(tmp_path):
+    rec = write_wav(tmp_path / "rec.wav", seconds=1.0)
+    d = data_dir(tmp_path / "d", {"r": rec})
+    (d / "segments").write_text("s1 r 0.0 0.5\ns2 r 0.5 1.02\ns3 r 0.8 3.0\n")
+    (problem,) = find_problems(DataDir.load(d))
+    assert problem.utt == "s3"
+    assert problem.reason == "segment 0.80-3.00 s ends after the recording (1.00 s)"
