@@ -109,6 +109,20 @@ def check_data_dir(data_dir: str) -> None:
         raise UserError(f"{data_dir}: not a data dir (no wav.scp)")
 
 
+def check_device(device: str) -> None:
+    """``device=gpu`` or ``device=cuda`` without a GPU: say so before loading anything."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise UserError(f"device={device}: not a device (cpu, cuda, cuda:1, mps)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={device}: no CUDA GPU is available here (use device=cpu)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={device}: MPS is not available here (use device=cpu)")
+
+
 def pipeline_options(cfg, pipeline_cls: type) -> dict:
     """The options given for this pipeline; an option it does not take is an error naming
     the experiments it is for."""
@@ -134,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_key_values(PROG, InferConfig, sys.argv[1:] if argv is None else argv, help=HELP)
     check_exp_dir(cfg.exp_dir)
     check_data_dir(cfg.data_dir)
+    check_device(cfg.device)
     from hydra.utils import get_class
 
     from audiokit.inference.loading import load_task

@@ -277,3 +277,13 @@ def test_misconfiguration_is_a_user_error():
     assert e.value.code == "audiokit-train: error: `Trainer(devices=4)` but only 1 GPU is available"
     with pytest.raises(TypeError), user_errors("audiokit-train"):  # a bug keeps its traceback
         raise TypeError("internal")
+
+
+def test_bad_device_is_named(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", "output_dir=o", "device=gpu")
+    assert "device=gpu: not a device" in m
+    if not torch.cuda.is_available():
+        m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", "output_dir=o",
+                      "device=cuda")
+        assert "no CUDA GPU is available here" in m
