@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from audiokit.utils.config_check import check_overrides, group_options
-from audiokit.utils.errors import cli_errors, user_errors
+from audiokit.utils.errors import cli_errors, debug, user_errors
 
 # torch and Lightning are imported where they are used, so that --help and the up-front
 # config checks answer at once.
@@ -265,6 +266,8 @@ def main() -> None:
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(usage())
         return
+    if debug():  # Hydra cuts its own report of an exception short unless told
+        os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     cfg = check_overrides(CONF_DIR, "train",
                           [a for a in sys.argv[1:] if "=" in a or a.startswith("~")])
     if cfg is not None and not Path(str(cfg.exp_dir)).exists():
