@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiokit.data.datadir import read_kaldi_map
-from audiokit.metrics.classification import classification_report, plot_confusion
 from audiokit.metrics.wer import align_corpus, format_alignment, total_counts
 from audiokit.text.normalize import TextNormalizer, collapse_whitespace
 from audiokit.utils import run_info
@@ -93,6 +92,8 @@ def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
 
 
 def score_classification(cfg, out_dir: Path | None) -> dict:
+    from audiokit.metrics.classification import classification_report, plot_confusion  # torch
+
     utts, ref, hyp = _paired(cfg.ref, cfg.hyp)
     refs = [ref[u].split()[0] for u in utts]
     hyps = [hyp[u].split()[0] for u in utts]
