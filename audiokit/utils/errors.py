@@ -89,8 +89,3 @@ def cli_errors(prog: str) -> Callable:
                 return fn(*args, **kwargs)
         return inner
     return wrap
-
-
-def fail(prog: str, text: str) -> None:
-    """Exit now with ``prog: error: text`` (for checks in the CLI itself)."""
-    raise SystemExit(f"{prog}: error: {text}")
