@@ -9,6 +9,8 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only ddp_scaling   # train_cnn: 1 process vs 2 gloo processes (CPU)
     python bench/run.py --only separate      # RTF of recipes/fsdd/sep's model on its test set
     python bench/run.py --only sep_step      # Conv-TasNet training step: eager vs compiled blocks
+    python bench/run.py --only gan_step      # voc/fsdd_hifigan GAN training: batches (D + G step)/s
+    python bench/run.py --only vocode        # vocoder RTF, batch 1 and batched; Griffin-Lim's
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
-           "train_asr", "decode_asr", "separate", "sep_step")
+           "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode")
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
@@ -373,6 +375,94 @@ def bench_sep_step(extra: list[str], rounds: int = 3, steps: int = 20) -> dict:
             "eager_warmup_s": round(warmup[False], 1)} | peak_rss_mb()
 
 
+def bench_gan_step(tmp: Path, trainer_config: str, extra: list[str], batches: int = 20) -> dict:
+    """GAN training of ``voc/fsdd_hifigan`` (discriminator on from the first batch): batches
+    per second, each one discriminator and one generator update, timed after 3 warm-up
+    batches, on FSDD training segments."""
+    import lightning.pytorch as pl
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from audiokit.cli.train import CONF_DIR, build_task, build_trainer
+
+    class Meter(pl.Callback):
+        def __init__(self):
+            self.n, self.t0, self.secs = 0, None, 0.0
+
+        def on_train_batch_start(self, trainer, module, batch, idx):
+            if self.n == 3 and self.t0 is None:
+                self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, idx):
+            self.n += 1
+            if self.t0 is not None:
+                self.secs += batch["audio"].numel() / 8000
+            self.elapsed = time.perf_counter() - (self.t0 or time.perf_counter())
+
+    data = fsdd_data(tmp)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "experiment=voc/fsdd_hifigan", f"paths.data_root={data}", f"exp_dir={tmp}/exp",
+            f"trainer={trainer_config}", f"trainer.max_steps={2 * (batches + 3)}",
+            "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
+            "task.discriminator_start_step=0", "logger=none", "callbacks.lr_monitor=null",
+            "callbacks.progress=null", "callbacks.checkpoint=null", "callbacks.latest=null",
+            *extra])
+    dm = instantiate(cfg.data)
+    task = build_task(cfg, dm.task_kwargs())
+    trainer = build_trainer(cfg, tmp / "exp")
+    meter = Meter()
+    trainer.callbacks.append(meter)
+    trainer.fit(task, datamodule=dm)
+    timed = meter.n - 3
+    return {"experiment": "voc/fsdd_hifigan", "trainer": trainer_config,
+            "precision": str(cfg.trainer.precision), "batch_size": int(cfg.data.batch_size),
+            "segment_s": float(cfg.data.segment_seconds), "batches_timed": timed,
+            "gan_steps_per_s": round(timed / meter.elapsed, 3),
+            "audio_s_per_s": round(meter.secs / meter.elapsed, 2),
+            "threads": __import__("torch").get_num_threads(),
+            "generator_parameters": sum(p.numel() for p in task.generator.parameters()),
+            "discriminator_parameters": sum(p.numel() for p in task.discriminator.parameters()),
+            } | peak_rss_mb()
+
+
+def bench_vocode(extra: list[str], seconds: float = 2.0, batch: int = 16, reps: int = 5) -> dict:
+    """Vocoder real-time factor (compute seconds / audio seconds) of ``voc/fsdd_hifigan``'s
+    generator (weight norm folded, as at inference; random weights: speed does not depend on
+    them) at batch 1 and batched, and of Griffin-Lim from the same features at batch 1."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from audiokit.cli.train import CONF_DIR
+    from audiokit.tasks.gan import GriffinLimTask
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=voc/fsdd_hifigan", *extra])
+    gen = instantiate(cfg.model).eval()
+    gen.remove_weight_norm()
+    frames = int(seconds * 100)
+    hop = gen.hop_length
+    sr = int(cfg.data.sample_rate)
+
+    def rtf(fn, x, n_audio: int) -> float:
+        with torch.inference_mode():
+            fn(x)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn(x)
+        return (time.perf_counter() - t0) / reps / (n_audio * frames * hop / sr)
+
+    mel = torch.randn(1, frames, int(cfg.frontend.n_mels))
+    gl = GriffinLimTask(sr, {k: v for k, v in dict(cfg.frontend).items()
+                             if k != "stats_file"} | {"sample_rate": sr}).eval()
+    return {"experiment": "voc/fsdd_hifigan", "audio_s_per_item": seconds,
+            "threads": torch.get_num_threads(),
+            "rtf_batch1": round(rtf(gen, mel, 1), 5),
+            f"rtf_batch{batch}": round(rtf(gen, mel.repeat(batch, 1, 1), batch), 5),
+            "griffin_lim_rtf_batch1": round(rtf(gl, mel, 1), 5)} | peak_rss_mb()
+
+
 def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: list[str],
             data: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -391,6 +481,10 @@ def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: l
                                   device)
         if name == "sep_step":
             return bench_sep_step(extra)
+        if name == "gan_step":
+            return bench_gan_step(Path(tmp), trainer_config, extra)
+        if name == "vocode":
+            return bench_vocode(extra)
         if name == "train_asr":
             data, tokens = fsdd_strings_data(Path(tmp))
             return bench_train(Path(tmp), "asr/fsdd_conformer", trainer_config, data,
