@@ -156,7 +156,12 @@ def _source_scps(folder: Path, role: str) -> list[dict[str, str]]:
 def _read(path: str, utt: str, rate: int | None) -> tuple:
     import soundfile as sf
 
-    audio, file_rate = sf.read(path, dtype="float64", always_2d=False)
+    if not Path(path).is_file():
+        raise ValueError(f"utterance '{utt}': {path}: no such file")
+    try:
+        audio, file_rate = sf.read(path, dtype="float64", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise ValueError(f"utterance '{utt}': {path}: cannot read audio: {e}") from None
     if rate is not None and file_rate != rate:
         raise ValueError(f"utterance '{utt}': {path} is at {file_rate} Hz, its mixture at {rate} Hz")
     return audio, file_rate

@@ -287,3 +287,16 @@ def test_bad_device_is_named(capsys, cls_exp, tmp_path):
         m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", "output_dir=o",
                       "device=cuda")
         assert "no CUDA GPU is available here" in m
+
+
+def test_score_sep_missing_estimate_file(tmp_path):
+    ref, hyp = tmp_path / "ref", tmp_path / "hyp"
+    ref.mkdir()
+    hyp.mkdir()
+    mix = write_wav(tmp_path / "mix.wav")
+    (ref / "wav.scp").write_text(f"u0 {mix}\n")
+    (ref / "spk1.scp").write_text(f"u0 {mix}\n")
+    (hyp / "spk1.scp").write_text(f"u0 {tmp_path}/gone.wav\n")
+    m = run_score("task=sep", f"ref={ref}", f"hyp={hyp}")
+    assert f"utterance 'u0': {tmp_path}/gone.wav: no such file" in m
+    assert "skip_invalid=true" in m
