@@ -75,5 +75,5 @@ asr_run_stages() {
   run_stage 5 stage_lm
   run_stage 6 stage_infer
   run_stage 7 stage_score
-  echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+  recipe_summary
 }

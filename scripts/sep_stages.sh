@@ -45,5 +45,5 @@ sep_run_stages() {
   run_stage 2 stage_train
   run_stage 3 stage_infer
   run_stage 4 stage_score
-  echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+  recipe_summary
 }
