@@ -143,6 +143,27 @@ def pipeline_options(cfg, pipeline_cls: type) -> dict:
     return given
 
 
+def load_experiment(exp_dir: str, device: str):
+    """:func:`~audiokit.inference.loading.load_task`, with a model file or config that cannot
+    be read named as such (torch and YAML say "Invalid argument" or print a parser trace)."""
+    import yaml
+
+    from audiokit.inference.loading import load_task
+
+    try:
+        return load_task(exp_dir, device)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise UserError(f"{exp_dir}/config.yaml: not valid YAML{line}: "
+                        f"{getattr(e, 'problem', None) or e}") from None
+    except (OSError, RuntimeError, EOFError) as e:
+        if type(e).__module__.startswith("audiokit."):  # already names what is wrong
+            raise
+        raise UserError(f"{exp_dir}/model.pt: cannot be loaded ({e}); a copy cut short, or "
+                        "not a model exported by audiokit-train? copy or export it again") from None
+
+
 @cli_errors(PROG)
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_key_values(PROG, InferConfig, sys.argv[1:] if argv is None else argv, help=HELP)
@@ -151,10 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     check_device(cfg.device)
     from hydra.utils import get_class
 
-    from audiokit.inference.loading import load_task
-
     print(f"audiokit-infer: {cfg.exp_dir} on {cfg.data_dir} -> {cfg.output_dir}")
-    task, train_cfg = load_task(cfg.exp_dir, cfg.device)
+    task, train_cfg = load_experiment(cfg.exp_dir, cfg.device)
     if not getattr(task, "inference", ""):
         raise UserError(f"{cfg.exp_dir}: a {type(task).__name__} experiment has no inference "
                         "pipeline of its own (a language model is used as lm_exp_dir= of an "

@@ -300,3 +300,19 @@ def test_score_sep_missing_estimate_file(tmp_path):
     m = run_score("task=sep", f"ref={ref}", f"hyp={hyp}")
     assert f"utterance 'u0': {tmp_path}/gone.wav: no such file" in m
     assert "skip_invalid=true" in m
+
+
+def test_truncated_model_file_and_bad_config_yaml(capsys, cls_exp, tmp_path):
+    import shutil
+
+    d = data_dir(tmp_path / "d")
+    cut = tmp_path / "cut"
+    shutil.copytree(cls_exp, cut)
+    (cut / "model.pt").write_bytes((cls_exp / "model.pt").read_bytes()[:5000])
+    m = run_infer(capsys, f"exp_dir={cut}", f"data_dir={d}", "output_dir=o")
+    assert f"{cut}/model.pt: cannot be loaded" in m
+    bad = tmp_path / "bad"
+    shutil.copytree(cls_exp, bad)
+    (bad / "config.yaml").write_text("data: {sample_rate: [\n")
+    m = run_infer(capsys, f"exp_dir={bad}", f"data_dir={d}", "output_dir=o")
+    assert f"{bad}/config.yaml: not valid YAML (line 2)" in m
