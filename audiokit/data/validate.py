@@ -68,11 +68,14 @@ def check_utterance(d: DataDir, utt: str, sample_rate: int | None, downmix: bool
         if end is not None and end > info.duration + SEGMENT_SLACK:
             raise AudioError(f"{where}: segment {start:.2f}-{end:.2f} s ends after the "
                              f"recording ({info.duration:.2f} s)")
-        if info.channels != 1 and not downmix:
-            raise AudioError(f"{where}: {info.channels} channels, expected mono ({DOWNMIX_HINT})")
+        wrong = []  # what the experiment does not expect: both named when both are wrong
         if expect_rate is not None and info.samplerate != expect_rate:
-            raise AudioError(f"{where}: sample rate {info.samplerate} Hz, the experiment "
-                             f"expects {expect_rate} Hz")
+            wrong.append(f"sample rate {info.samplerate} Hz, the experiment expects "
+                         f"{expect_rate} Hz")
+        if info.channels != 1 and not downmix:
+            wrong.append(f"{info.channels} channels, expected mono ({DOWNMIX_HINT})")
+        if wrong:
+            raise AudioError(f"{where}: {'; '.join(wrong)}")
         if sample_rate is not None:  # full decode: also catches NaN/Inf, truncated data
             load_audio(source, sample_rate, utt=utt, start=start, end=end, downmix=downmix)
     except AudioError as e:
