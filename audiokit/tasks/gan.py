@@ -9,6 +9,10 @@ Generator contract (vocoders and codecs implement it):
   "losses": {name: scalar tensor}}``. Each extra loss (e.g. a codec's VQ commitment loss) is
   added to the generator loss with weight ``loss_weights[name]`` (a loss without a weight is
   an error).
+- A generator with ``needs_target = True`` (autoregressive, e.g. WaveRNN) is called as
+  ``generator(inputs, target)`` in training (teacher forcing) and may return ``{"audio":
+  None, "losses": {...}}``; it is called as ``generator(inputs)`` to generate. Such models
+  train with ``discriminator: null`` (one optimizer, no adversarial losses).
 - The target is the input waveform; with a frontend, the part its frames cover: frame i of
   :class:`~audiokit.frontends.LogMel` covers samples [i * hop, i * hop + win), so the target
   starts at ``(win - hop) // 2`` and is ``frames * hop`` samples long (a vocoder's output
@@ -77,7 +81,7 @@ DEFAULT_WEIGHTS = {"adv": 1.0, "fm": 2.0}
 
 
 class GANTask(AudioTask):
-    def __init__(self, sample_rate: int, model: dict, discriminator: dict, optim: dict,
+    def __init__(self, sample_rate: int, model: dict, discriminator: dict | None, optim: dict,
                  loss: dict | None = None, frontend: dict | None = None,
                  scheduler: dict | None = None, optim_d: dict | None = None,
                  scheduler_d: dict | None = None, adversarial: str = "lsgan",
@@ -93,7 +97,8 @@ class GANTask(AudioTask):
         self.inference = inference
         self.sample_rate = sample_rate
         self.generator = instantiate(model)
-        self.discriminator = instantiate(discriminator)
+        self.discriminator = instantiate(discriminator) if discriminator else None
+        self.teacher_forced = bool(getattr(self.generator, "needs_target", False))
         recon = loss or {}
         if "_target_" in recon:  # a single loss config
             recon = {"recon": recon}
@@ -180,12 +185,16 @@ class GANTask(AudioTask):
 
     def configure_optimizers(self):
         opt_g = instantiate(self.optim_cfg, self.generator.parameters())
-        opt_d = instantiate(self.optim_d_cfg, self.discriminator.parameters())
+        pairs = [(opt_g, self.scheduler_cfg)]
+        if self.discriminator is not None:
+            opt_d = instantiate(self.optim_d_cfg, self.discriminator.parameters())
+            pairs.append((opt_d, self.scheduler_d_cfg))
         configs = []
-        for opt, cfg in ((opt_g, self.scheduler_cfg), (opt_d, self.scheduler_d_cfg)):
+        for opt, cfg in pairs:
             sch = self._scheduler(cfg, opt)
             configs.append({"optimizer": opt, **({"lr_scheduler": sch} if sch else {})})
-        self._schedulers = [c.get("lr_scheduler", {}).get("scheduler") for c in configs]
+        scheds = [c.get("lr_scheduler", {}).get("scheduler") for c in configs]
+        self._schedulers = (scheds + [None])[:2]  # generator's, discriminator's (or None)
         return configs
 
     # ------------------------------------------------------------------ one update
@@ -214,12 +223,13 @@ class GANTask(AudioTask):
         self.manual_backward(loss_d)
         norm = self._update("d", opt_d, self.grad_clip_d)
         self.untoggle_optimizer(opt_d)
-        return {"loss_d": float(loss_d), "grad_norm_d": norm}
+        return {"loss_d": float(loss_d.detach()), "grad_norm_d": norm}
 
     def _generator_step(self, opt_g, target: Tensor, fake: Tensor, extra: dict[str, Tensor],
                         use_d: bool) -> dict[str, float]:
         self.toggle_optimizer(opt_g)  # no gradients for the discriminator's weights
-        losses = {n: fn(fake, target) for n, fn in self.recon_losses.items()}
+        # a teacher-forced generator (WaveRNN) returns no audio in training, only its losses
+        losses = {n: fn(fake, target) for n, fn in self.recon_losses.items()} if fake is not None else {}
         if use_d:
             fake_logits, fake_feats = self.discriminator(fake)
             with torch.no_grad():
@@ -231,9 +241,9 @@ class GANTask(AudioTask):
                 raise ValueError(f"the generator returned a loss {n!r} that task.loss_weights "
                                  f"does not weigh (weights: {sorted(self.loss_weights)})")
         extra_total = sum((self.loss_weights[n] * v.float() for n, v in extra.items()),
-                          fake.new_zeros((), dtype=torch.float32))
+                          target.new_zeros((), dtype=torch.float32))
         opt_g.zero_grad(set_to_none=True)
-        if self.balancer is None:
+        if self.balancer is None or fake is None:
             total = extra_total + sum(self.loss_weights[n] * v for n, v in losses.items())
             self.manual_backward(total)
         else:
@@ -247,8 +257,8 @@ class GANTask(AudioTask):
         self.untoggle_optimizer(opt_g)
         if self.ema_decay is not None and norm == norm:  # not skipped
             self._update_ema()
-        logs = {f"loss_{n}": float(v) for n, v in {**losses, **extra}.items()}
-        return {**logs, "loss_g": float(total), "grad_norm_g": norm}
+        logs = {f"loss_{n}": float(v.detach()) for n, v in {**losses, **extra}.items()}
+        return {**logs, "loss_g": float(total.detach()), "grad_norm_g": norm}
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -258,11 +268,14 @@ class GANTask(AudioTask):
             ema.copy_(b)
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
+        opts = self.optimizers()
+        opt_g, opt_d = (opts, None) if self.discriminator is None else opts
         inputs, target = self.features(batch["audio"], batch["audio_lens"])
-        fake, extra = self.split_output(self.generator(inputs))
-        fake = crop_or_pad(fake, target.size(-1))
-        use_d = self.batches_done >= self.discriminator_start_step
+        out = self.generator(inputs, target) if self.teacher_forced else self.generator(inputs)
+        fake, extra = self.split_output(out)
+        if fake is not None:
+            fake = crop_or_pad(fake, target.size(-1))
+        use_d = self.discriminator is not None and self.batches_done >= self.discriminator_start_step
         logs = {}
         if use_d and self.discriminator_first:
             logs.update(self._discriminator_step(opt_d, target, fake))
