@@ -48,7 +48,8 @@ epoch and index).
 (``generator_ema``, updated after each generator step) that validation and inference use.
 
 DDP: the discriminator step does not use the generator and the generator step freezes the
-discriminator (``toggle_optimizer``), so use ``strategy: ddp_find_unused_parameters_true``.
+discriminator (``toggle_optimizer``), so DDP needs ``find_unused_parameters`` (e.g.
+``trainer=ddp_cpu +trainer.strategy.find_unused_parameters=true``).
 """
 
 from __future__ import annotations
