@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import fast_bss_eval
 import numpy as np
 import pytest
@@ -111,9 +108,8 @@ def test_stoi_identical_is_one_and_drops_with_noise():
         stoi_score(x[:2000], x[:2000], 8000)  # 0.25 s: too few frames
 
 
-@pytest.mark.skipif(not os.environ.get("FSDD_ROOT"), reason="FSDD_ROOT not set")
-def test_pesq_stoi_on_real_speech():
-    recordings = Path(os.environ["FSDD_ROOT"]) / "recordings"
+def test_pesq_stoi_on_real_speech(fsdd_root):  # the fixture marks it 'corpus'
+    recordings = fsdd_root / "recordings"
     x = np.concatenate([sf.read(recordings / f"{d}_jackson_0.wav")[0] for d in range(6)])
     assert pesq_score(x, x, 8000, "nb") > 4.4
     assert pesq_score(x, add_noise(x, 5), 8000, "nb") < 3.5

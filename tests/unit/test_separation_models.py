@@ -230,6 +230,7 @@ def test_causal_conv_tasnet_ignores_the_future() -> None:
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
                     reason="torch.compile on CPU needs a C++ compiler")
+@pytest.mark.slow  # compiling takes most of a minute on 2 cores: not in make test-fast
 @pytest.mark.parametrize("causal", [False, True])
 def test_conv_tasnet_compiled_blocks_equal_eager(causal: bool) -> None:
     torch.manual_seed(0)
