@@ -20,7 +20,9 @@ dir carries a wav.scp too.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,26 +135,39 @@ class Codec:
     def encode_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
                         downmix: bool = False) -> dict[str, str]:
         """Write ``O/codes/<utt>.npy`` + ``O/codes.scp`` and ``O/wav/<utt>.wav`` + ``O/wav.scp``
-        (the decoded audio, cut to the input's length); returns the utterances skipped."""
+        (the decoded audio, cut to the input's length) and ``O/rtf.json`` (encode and decode
+        real-time factors, batch 1, file I/O excluded); returns the utterances skipped."""
         skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
         data = DataDir.load(data_dir)
         out = Path(output_dir)
         (out / "codes").mkdir(parents=True, exist_ok=True)
         (out / "wav").mkdir(parents=True, exist_ok=True)
         codes_scp, wav_scp = {}, {}
+        encode_s = decode_s = audio_s = 0.0
         for utt in data.utt_ids:
             if utt in skipped:
                 continue
             source, start, end = data.audio_source(utt)
             wav = load_audio(source, self.sample_rate, utt=utt, start=start, end=end,
                              downmix=downmix)
+            t0 = time.perf_counter()
             codes = self.encode(wav)
+            t1 = time.perf_counter()
+            decoded = self.decode(codes, utt)[: len(wav)]
+            encode_s, decode_s = encode_s + t1 - t0, decode_s + time.perf_counter() - t1
+            audio_s += len(wav) / self.sample_rate
             path = out / "codes" / f"{utt}.npy"
             np.save(path, codes.numpy().astype(np.int16))   # 16 bits hold codebooks <= 32768
             codes_scp[utt] = str(path.resolve())
-            wav_scp[utt] = self._write_wav(out / "wav", utt, self.decode(codes, utt)[: len(wav)])
+            wav_scp[utt] = self._write_wav(out / "wav", utt, decoded)
         write_kaldi_map(out / "codes.scp", codes_scp)
         write_kaldi_map(out / "wav.scp", wav_scp)
+        audio_s = max(audio_s, 1e-9)
+        rtf = {"rtf": (encode_s + decode_s) / audio_s, "encode_rtf": encode_s / audio_s,
+               "decode_rtf": decode_s / audio_s, "audio_seconds": round(audio_s, 3),
+               "num_utts": len(codes_scp), "batch_size": 1, "device": self.device,
+               "threads": torch.get_num_threads(), "n_q": self.n_q, "bitrate_bps": self.bitrate}
+        (out / "rtf.json").write_text(json.dumps(rtf, indent=2) + "\n")
         self._carry_files(Path(data_dir), out, skipped)
         if skipped:
             write_kaldi_map(out / "skipped", skipped)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -55,6 +57,9 @@ def test_encode_then_decode_data_dir(task, data_dir, tmp_path):
     assert codes.dtype == np.int16 and codes.shape == (2, -(-1234 // 40))
     assert sf.info(wav_scp["u0"]).frames == 1234
     assert np.load(codes_scp["u2"]).shape == (2, 2)
+    rtf = json.loads((tokens / "rtf.json").read_text())
+    assert rtf["n_q"] == 2 and rtf["bitrate_bps"] == 1600 and rtf["num_utts"] == 3
+    assert rtf["rtf"] == pytest.approx(rtf["encode_rtf"] + rtf["decode_rtf"])
 
     out = tmp_path / "decoded"
     Codec(task, 8000, codec={"mode": "decode"}).process_data_dir(str(tokens), str(out))
