@@ -10,6 +10,7 @@ from audiokit.data.datadir import write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
 from audiokit.inference.waveform import check_kind, prepare_waveform
+from audiokit.utils.errors import UserError
 
 
 class AudioClassifier:
@@ -27,8 +28,17 @@ class AudioClassifier:
         return cls(task, int(cfg.data.sample_rate), device)
 
     @torch.inference_mode()
-    def posteriors(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> torch.Tensor:
-        logits = self.task(audio.to(self.device), audio_lens.to(self.device))
+    def posteriors(self, audio: torch.Tensor, audio_lens: torch.Tensor,
+                   ids: list[str] | None = None) -> torch.Tensor:
+        try:
+            logits = self.task(audio.to(self.device), audio_lens.to(self.device))
+        except RuntimeError as e:  # a convolution wider than the features of a tiny input
+            if "size" not in str(e).lower():
+                raise
+            n = int(audio_lens.max())
+            who = f"utterance(s) {', '.join(ids[:5])}" if ids else "the audio"
+            raise UserError(f"{who}: {n} samples ({n / self.sample_rate:.3f} s) or fewer is "
+                            f"too short for this model ({e})") from None
         return logits.softmax(-1).cpu()
 
     def __call__(self, waveform, sample_rate: int | None = None) -> str:
@@ -46,7 +56,7 @@ class AudioClassifier:
         hyps: dict[str, str] = {}
         confidence: dict[str, str] = {}
         for batch in batches:
-            post = self.posteriors(batch["audio"], batch["audio_lens"])
+            post = self.posteriors(batch["audio"], batch["audio_lens"], batch["ids"])
             best = post.argmax(-1)
             for utt, k, p in zip(batch["ids"], best.tolist(), post.max(-1).values.tolist(), strict=False):
                 hyps[utt] = self.labels[k]

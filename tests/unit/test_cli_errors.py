@@ -316,3 +316,12 @@ def test_truncated_model_file_and_bad_config_yaml(capsys, cls_exp, tmp_path):
     (bad / "config.yaml").write_text("data: {sample_rate: [\n")
     m = run_infer(capsys, f"exp_dir={bad}", f"data_dir={d}", "output_dir=o")
     assert f"{bad}/config.yaml: not valid YAML (line 2)" in m
+
+
+def test_utterances_too_short_for_the_model_are_named(capsys, cls_exp, tmp_path):
+    d = data_dir(tmp_path / "d")
+    for name in ("u0", "u1"):
+        write_wav(d / f"{name}.wav", seconds=0.01)
+    m = run_infer(capsys, f"exp_dir={cls_exp}", f"data_dir={d}", f"output_dir={tmp_path}/o")
+    assert "utterance(s) u0, u1: 80 samples (0.010 s) or fewer is too short" in m \
+        or "utterance(s) u1, u0: 80 samples" in m

@@ -115,3 +115,9 @@ def test_from_exp_dir_names_the_pipeline_an_experiment_needs(classifier):
         check_kind(classifier.task, Speech2Text, "E")
     with pytest.raises(UserError, match="not one for Separator"):
         check_kind(classifier.task, Separator, "E")
+
+
+def test_audio_too_short_for_the_model_is_named(classifier):
+    with pytest.raises(UserError, match=r"the audio: 100 samples \(0.013 s\) or fewer is too "
+                                        r"short for this model"):
+        classifier(np.zeros(100))
