@@ -8,13 +8,11 @@
 # --heldout-speakers, test_heldout = --heldout-count strings per voice of those voices (any
 # index, >= --min-test-seconds), whom training never hears.
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+source "$recipe_dir/../../../scripts/codec_stages.sh"
 
 RECIPE_STAGES=(
   "prepare data dirs: single-digit recordings for training, digit strings for test (from \$FSDD_ROOT, or download)"
-  "train"
-  "code the test sets at each bandwidth: tokens (codes.scp) and decoded audio (wav.scp)"
-  "score the decoded audio: PESQ-nb, STOI, ... per test set and bandwidth, RESULTS.md"
-  "baselines: Codec2 (3200, 1600, 700C) and Opus (6, 8, 12 kbps) on the same test sets, same scorer (needs c2enc/opusenc; skipped with a hint otherwise)"
+  "${CODEC_STAGES[@]}"
 )
 RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers heldout_speakers heldout_count test_count min_test_seconds bandwidths anchors metrics seed"
 RECIPE_OPTIONS_USAGE="[--experiment codec/fsdd_seanet] [--speakers a,b,c] [--heldout-speakers theo] [--bandwidths '0.5 1 1.5 3 6'] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
@@ -37,9 +35,7 @@ exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
 own_tests="$data_dir/test"
 [ -n "$heldout_speakers" ] && own_tests="$own_tests $data_dir/test_heldout"
 use_data_sets "$data_dir/single/train" "$data_dir/single/valid" "$own_tests"
-require_distinct_test_names
-# the Python of the audiokit install (stages.sh put it on PATH when it was not)
-py() { "$(dirname "$(readlink -f "$(command -v audiokit-train)")")/python" "$@"; }
+codec_setup
 
 # keep_strings SRC DST N: the strings of SRC lasting >= min_test_seconds, the first N of each
 # speaker (0: all), as data dir DST (its wav.scp points into SRC).
@@ -88,67 +84,4 @@ stage_prepare() {
   audiokit-prep validate "$train_set" "$valid_set" $test_sets
 }
 
-stage_train() {
-  require "$train_set/wav.scp" "run stage 1"
-  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
-    paths.valid_dir="$valid_set" "${overrides[@]}"
-}
-
-# The bandwidths to code at: --bandwidths, else every one the model was trained for.
-model_bandwidths() {
-  if [ -n "$bandwidths" ]; then echo "$bandwidths"; return; fi
-  py - "$exp_dir/config.yaml" <<'PY'
-import sys
-from omegaconf import OmegaConf
-print(" ".join(f"{float(b):g}" for b in OmegaConf.load(sys.argv[1]).model.bandwidths))
-PY
-}
-
-stage_infer() {
-  require "$exp_dir/model.pt" "run stage 2"
-  local t b
-  for t in $test_sets; do
-    for b in $(model_bandwidths); do
-      audiokit-infer exp_dir="$exp_dir" data_dir="$t" codec.bandwidth="$b" \
-        output_dir="$exp_dir/infer/$(basename "$t")/${b}kbps"
-    done
-  done
-}
-
-stage_score() {
-  local t b name
-  for t in $test_sets; do
-    name=$(basename "$t")
-    for b in $(model_bandwidths); do
-      require "$exp_dir/infer/$name/${b}kbps/wav.scp" "run stage 3"
-      audiokit-score task=codec ref="$t" hyp="$exp_dir/infer/$name/${b}kbps" \
-        exp_dir="$exp_dir" name="${name}_${b}kbps" metrics="[${metrics// /,}]"
-    done
-  done
-}
-
-stage_baselines() {
-  local t a name rc=0
-  py -m audiokit.inference.codec_anchors --check || rc=$?
-  if [ "$rc" -eq 3 ]; then   # 3: tools missing (the check printed how to install them)
-    echo "baselines: skipped (the classical anchors need c2enc/c2dec and opusenc/opusdec)"
-    return 0
-  fi
-  [ "$rc" -eq 0 ] || exit "$rc"
-  for t in $test_sets; do
-    name=$(basename "$t")
-    for a in $anchors; do
-      py -m audiokit.inference.codec_anchors --data-dir "$t" --setting "$a" \
-        --out "$exp_dir/anchors/$name/$a"
-      audiokit-score task=codec ref="$t" hyp="$exp_dir/anchors/$name/$a" \
-        exp_dir="$exp_dir" name="${name}_$a" metrics="[${metrics// /,}]"
-    done
-  done
-}
-
-run_stage 1 stage_prepare
-run_stage 2 stage_train
-run_stage 3 stage_infer
-run_stage 4 stage_score
-run_stage 5 stage_baselines
-echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+codec_run_stages
