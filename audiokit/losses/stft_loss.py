@@ -9,6 +9,10 @@ from torch import Tensor, nn
 
 from audiokit.losses.separation import length_mask
 
+# The windows a config may name (by torch function name).
+WINDOWS = {"hann_window": torch.hann_window, "hamming_window": torch.hamming_window,
+           "blackman_window": torch.blackman_window, "bartlett_window": torch.bartlett_window}
+
 
 class MultiResolutionSTFTLoss(nn.Module):
     """``sc_weight * SC + mag_weight * logmag``, each averaged over the resolutions.
@@ -41,7 +45,9 @@ class MultiResolutionSTFTLoss(nn.Module):
                 raise ValueError(f"win_length {win} exceeds fft_size {n_fft}")
         self.resolutions = list(zip(fft_sizes, hop_sizes, win_lengths, strict=True))
         self.sc_weight, self.mag_weight, self.eps = sc_weight, mag_weight, eps
-        window_fn = getattr(torch, window)
+        if window not in WINDOWS:  # a model file sets this: never getattr(torch, <any name>)
+            raise ValueError(f"window {window!r}: use one of {', '.join(WINDOWS)}")
+        window_fn = WINDOWS[window]
         for i, win in enumerate(win_lengths):  # buffers follow .to(device)
             self.register_buffer(f"window_{i}", window_fn(win), persistent=False)
 

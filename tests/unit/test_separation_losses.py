@@ -234,3 +234,11 @@ def test_stft_loss_lengths_equal_cropped(with_sources):
     alone = [loss_fn(est[b : b + 1, ..., :n], ref[b : b + 1, ..., :n])
              for b, n in enumerate(lengths.tolist())]
     assert batch.item() == pytest.approx(torch.stack(alone).mean().item(), rel=1e-9)  # exact
+
+
+def test_stft_loss_window_is_one_of_the_known_names():
+    """The window comes from a config a model file may carry: a name outside the short list
+    (any other torch function) is refused, not looked up on torch."""
+    MultiResolutionSTFTLoss(window="hamming_window")
+    with pytest.raises(ValueError, match="window '_import_dotted_name'"):
+        MultiResolutionSTFTLoss(window="_import_dotted_name")
