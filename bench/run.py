@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
-           "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode")
+           "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode", "codec")
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
@@ -463,6 +463,44 @@ def bench_vocode(extra: list[str], seconds: float = 2.0, batch: int = 16, reps: 
             "griffin_lim_rtf_batch1": round(rtf(gl, mel, 1), 5)} | peak_rss_mb()
 
 
+def bench_codec(extra: list[str], seconds: float = 2.0, batch: int = 16, reps: int = 3) -> dict:
+    """Codec real-time factors (compute seconds / audio seconds) of ``codec/fsdd_seanet``'s model
+    at its top bandwidth: encode (waveform -> codes) and decode (codes -> waveform), at batch 1
+    and batched (random weights, codebooks initialised from one batch of noise: speed does not
+    depend on them)."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from audiokit.cli.train import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=codec/fsdd_seanet", *extra])
+    codec = instantiate(cfg.model)
+    sr = int(cfg.data.sample_rate)
+    n = int(seconds * sr)
+    codec.train()(0.1 * torch.randn(4, n))   # k-means init of every codebook
+    codec.eval()
+
+    def rtf(fn, x, n_audio: int) -> float:
+        with torch.inference_mode():
+            fn(x)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn(x)
+        return (time.perf_counter() - t0) / reps / (n_audio * seconds)
+
+    wav = 0.1 * torch.randn(1, n)
+    codes = codec.encode(wav)
+    return {"experiment": "codec/fsdd_seanet", "audio_s_per_item": seconds,
+            "bitrate_bps": codec.bitrate(), "threads": torch.get_num_threads(),
+            "encode_rtf_batch1": round(rtf(codec.encode, wav, 1), 5),
+            "decode_rtf_batch1": round(rtf(codec.decode, codes, 1), 5),
+            f"encode_rtf_batch{batch}": round(rtf(codec.encode, wav.repeat(batch, 1), batch), 5),
+            f"decode_rtf_batch{batch}": round(rtf(codec.decode, codes.repeat(batch, 1, 1), batch),
+                                              5)} | peak_rss_mb()
+
+
 def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: list[str],
             data: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -485,6 +523,8 @@ def run_one(name: str, trainer_config: str, asr_exp: Path, device: str, extra: l
             return bench_gan_step(Path(tmp), trainer_config, extra)
         if name == "vocode":
             return bench_vocode(extra)
+        if name == "codec":
+            return bench_codec(extra)
         if name == "train_asr":
             data, tokens = fsdd_strings_data(Path(tmp))
             return bench_train(Path(tmp), "asr/fsdd_conformer", trainer_config, data,
