@@ -480,7 +480,7 @@ def bench_codec(extra: list[str], seconds: float = 2.0, batch: int = 16, reps: i
     sr = int(cfg.data.sample_rate)
     n = int(seconds * sr)
     codec.train()(0.1 * torch.randn(4, n))   # k-means init of every codebook
-    codec.eval()
+    codec.eval().remove_weight_norm()          # as the inference pipeline does
 
     def rtf(fn, x, n_audio: int) -> float:
         with torch.inference_mode():

@@ -67,6 +67,8 @@ class Codec:
             raise ValueError(f"unknown codec option(s) {sorted(options)}: "
                              "valid are mode, bandwidth, n_q")
         self.model = codec_model(task).eval().to(device)
+        if hasattr(self.model, "remove_weight_norm"):
+            self.model.remove_weight_norm()
         self.sample_rate, self.device = sample_rate, device
         self.n_q = self.model.resolve_n_q(n_q, bandwidth)
         self.model.quantizer._check_n_q(self.n_q)

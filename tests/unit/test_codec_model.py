@@ -86,3 +86,17 @@ def test_model_yaml_instantiates(name, rate, top):
     assert codec.frame_rate == 50
     for b in codec.bandwidths:
         assert codec.bitrate(codec.n_q_for_bandwidth(b)) == pytest.approx(b * 1000)
+
+
+def test_folding_weight_norm_keeps_the_output():
+    torch.manual_seed(0)
+    codec = small_codec()
+    codec.train()
+    codec(0.1 * torch.randn(2, 800))
+    codec.eval()
+    wav = 0.1 * torch.randn(1, 800)
+    codes, audio = codec.encode(wav), codec(wav)["audio"]
+    codec.remove_weight_norm()
+    assert not any(hasattr(m, "parametrizations") for m in codec.modules())
+    assert torch.equal(codec.encode(wav), codes)
+    torch.testing.assert_close(codec(wav)["audio"], audio, atol=1e-5, rtol=1e-4)

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from audiokit.models.codec.rvq import ResidualVectorQuantizer
 from audiokit.models.codec.seanet import SEANetDecoder, SEANetEncoder
@@ -86,6 +87,14 @@ class SEANetCodec(nn.Module):
         if bandwidth is not None:
             return self.n_q_for_bandwidth(bandwidth)
         return self.num_quantizers if n_q is None else int(n_q)
+
+    def remove_weight_norm(self) -> SEANetCodec:
+        """Fold each weight-normed conv into a plain weight (inference: same outputs, less
+        work per call); training afterwards trains the plain weights."""
+        for module in self.modules():
+            if parametrize.is_parametrized(module, "weight"):
+                parametrize.remove_parametrizations(module, "weight")
+        return self
 
     # ---- coding --------------------------------------------------------------------------
     def _pad(self, wav: torch.Tensor) -> torch.Tensor:
