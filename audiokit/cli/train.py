@@ -225,14 +225,21 @@ def train(cfg: DictConfig) -> Path:
 
 def write_summary(trainer: pl.Trainer, task: pl.LightningModule, exp_dir: Path,
                   seconds: float, monitor: str) -> None:
+    from audiokit.utils.stop_reason import max_time_stop
+
     ckpt = trainer.checkpoint_callback
     best = ckpt.best_model_score if ckpt is not None else None
+    cut_short = max_time_stop(trainer)  # the guard, not the epoch/step bound, ended the run
+    if cut_short:
+        log.warning("%s: fewer epochs/steps than the config asks for, so the result depends on "
+                    "this machine's speed", cut_short)
     summary = {
         "wall_seconds": round(seconds, 1), "epochs": trainer.current_epoch,
         "global_step": trainer.global_step, "monitor": monitor,
         "best_score": round(float(best), 5) if best is not None else None,
         "best_checkpoint": ckpt.best_model_path if ckpt is not None else "",
         "num_parameters": sum(p.numel() for p in task.parameters()),
+        "stopped_by_max_time": cut_short,
     }
     (exp_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -175,6 +175,9 @@ def write_results_md(exp_dir: Path) -> Path:
                 f"- best {summary['monitor']}: {summary['best_score']} "
                 f"(`{summary['best_checkpoint']}`)",
                 f"- parameters: {summary['num_parameters']:,}"]
+        if summary.get("stopped_by_max_time"):  # the guard ended it: fewer epochs than planned
+            out += [f"- **{summary['stopped_by_max_time']}**: trained less than the config "
+                    "asks for, so these figures depend on the machine's speed"]
     if info:
         out += [f"- command: `{' '.join(info['argv'])}`", f"- git SHA: `{info['git_sha']}`",
                 f"- device: {info['device']}",
