@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from audiokit.models.gan.conv_stack import conv_stack
 from audiokit.models.gan.receptive_field import receptive_field
 
 
@@ -43,13 +44,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x.unsqueeze(1), (0, pad), mode="reflect" if pad < t else "constant").squeeze(1)
             t += pad
         x = x.view(b, 1, t // self.period, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return conv_stack(self.convs, self.post, x, 0.1)
 
 
 class MultiPeriodDiscriminator(nn.Module):

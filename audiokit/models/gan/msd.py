@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from audiokit.models.gan.conv_stack import conv_stack
 from audiokit.models.gan.receptive_field import receptive_field
 
 # (out channels, kernel, stride, groups) of MelGAN/HiFi-GAN's scale discriminator, scaled by
@@ -36,13 +36,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         x = x.unsqueeze(1)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return conv_stack(self.convs, self.post, x, 0.1)
 
 
 class MultiScaleDiscriminator(nn.Module):

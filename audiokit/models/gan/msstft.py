@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
+
+from audiokit.models.gan.conv_stack import conv_stack
 
 
 class STFTDiscriminator(nn.Module):
@@ -34,13 +35,7 @@ class STFTDiscriminator(nn.Module):
             spec = torch.stft(x.float(), self.n_fft, self.hop_length, self.win_length,
                               self.window, center=False, normalized=True, return_complex=True)
         z = torch.stack([spec.real, spec.imag], 1).transpose(2, 3)  # [B, 2, frames, freq]
-        feats = []
-        for conv in self.convs:
-            z = F.leaky_relu(conv(z), 0.2)
-            feats.append(z)
-        z = self.post(z)
-        feats.append(z)
-        return z.flatten(1), feats
+        return conv_stack(self.convs, self.post, z, 0.2)
 
 
 class MultiScaleSTFTDiscriminator(nn.Module):
