@@ -47,8 +47,9 @@ class WarmupCosine(LambdaLR):
         if total_steps is None or total_steps < 1:
             raise ValueError(f"total_steps must be a positive number of steps, got {total_steps}")
         if total_steps <= warmup_steps:  # a short (debug) run: keep a real decay phase
-            log.warning("WarmupCosine: warmup_steps %d >= total_steps %d; warming up for %d",
-                        warmup_steps, total_steps, total_steps // 10)
+            # (expected for debug runs, so info, not a warning on every one)
+            log.info("WarmupCosine: warmup_steps %d >= total_steps %d; warming up for %d",
+                     warmup_steps, total_steps, total_steps // 10)
             warmup_steps = total_steps // 10
         self.warmup_steps, self.total_steps, self.min_ratio = warmup_steps, total_steps, min_ratio
         super().__init__(optimizer, self._factor, last_epoch)
