@@ -90,6 +90,48 @@ run_stage() {
   echo "=== stage $n done in $((SECONDS - t0)) s ==="
 }
 
+# check_seeds: a recipe's --seeds "42 43 44" holds whole numbers, none twice (checked before
+# any stage runs).
+check_seeds() {
+  [ -z "${seeds:-}" ] && return 0
+  local s
+  for s in $seeds; do
+    [[ "$s" =~ ^[0-9]+$ ]] || { echo "$0: --seeds '$seeds': whole numbers separated by spaces, e.g. --seeds \"42 43 44\"" >&2; exit 2; }
+  done
+  if [ -n "$(printf '%s\n' $seeds | sort | uniq -d)" ]; then
+    echo "$0: --seeds '$seeds': a seed is given twice" >&2; exit 2
+  fi
+}
+
+# for_each_seed FN: run FN (the stages from training on) once, or, with --seeds "42 43 44",
+# once per seed in $exp_dir/seed<S> with seed=<S> added to the Hydra overrides (the exp dir's
+# cmvn.json is copied in), then write $exp_dir/RESULTS.md: each metric's mean and standard
+# deviation over the seeds (audiokit.utils.results).
+for_each_seed() {
+  if [ -z "${seeds:-}" ]; then "$@"; return; fi
+  local base="$exp_dir" s dirs=() base_overrides=("${overrides[@]}")
+  for s in $seeds; do
+    exp_dir="$base/seed$s"
+    mkdir -p "$exp_dir"
+    [ -f "$base/cmvn.json" ] && cp "$base/cmvn.json" "$exp_dir/cmvn.json"
+    overrides=("${base_overrides[@]}" "seed=$s")
+    echo "=== seed $s: $exp_dir ==="
+    "$@"
+    dirs+=("$exp_dir")
+  done
+  exp_dir="$base" overrides=("${base_overrides[@]}")
+  if compgen -G "$base/seed*/scores/*/report.json" >/dev/null; then
+    "$(audiokit_python)" -m audiokit.utils.results seeds "$base" "${dirs[@]}"
+  fi
+}
+
+# audiokit_python: the Python that runs audiokit-train (its script's interpreter).
+audiokit_python() {
+  local first
+  first=$(head -n 1 "$(command -v audiokit-train)")
+  if [[ "$first" == "#!"* ]] && [ -x "${first#\#!}" ]; then echo "${first#\#!}"; else echo python3; fi
+}
+
 # recipe_summary: the exp dir, and RESULTS.md only once a score stage has written it.
 recipe_summary() {
   if [ -f "$exp_dir/RESULTS.md" ]; then

@@ -192,3 +192,89 @@ def write_results_md(exp_dir: Path) -> Path:
     tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def _sep_metric(key: str):
+    return lambda r: r["metrics"].get(key)
+
+
+def _der_at(collar: float):
+    return lambda r: next((c["der"] for c in r["collars"] if c["collar"] == collar), None)
+
+
+# The figures a seeds table shows for each task: (label, value from report.json, scale).
+SEED_METRICS = {
+    "cls": [("accuracy (%)", lambda r: r["accuracy"], 100),
+            ("macro-F1 (%)", lambda r: r["macro_f1"], 100)],
+    "asr": [("WER (%)", lambda r: r["wer"], 100), ("CER (%)", lambda r: r["cer"], 100)],
+    "sep": [(label, _sep_metric(key), 1) for key, label in METRIC_NAMES.items()],
+    "sv": [("EER (%)", lambda r: r["eer"], 100),
+           ("minDCF (p_target 0.01)", lambda r: r["min_dcf_0.01"], 1)],
+    "diar": [(f"DER (%), collar {c:g} s", _der_at(c), 1) for c in (0.25, 0.0)],
+}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return mean, var ** 0.5
+
+
+def write_seeds_results_md(exp_dir: Path, seed_dirs: list[Path]) -> Path:
+    """``exp_dir/RESULTS.md`` over runs of one recipe with different seeds: per scored set and
+    metric, mean ± sample standard deviation, then each seed's value; each seed's own
+    RESULTS.md has its full tables. A seed not (yet) scored is named, not averaged."""
+    runs = []  # (seed label, dir, {set name: report})
+    for d in seed_dirs:
+        reports = {r["name"]: r for r in map(_load, sorted(d.glob("scores/*/report.json")))}
+        runs.append((d.name.removeprefix("seed"), d, reports))
+    scored = [run for run in runs if run[2]]
+    out = [f"# Results: {exp_dir.name} over {len(runs)} seeds", "",
+           f"Experiment dir: `{exp_dir.resolve()}`; one exp dir per seed "
+           f"({', '.join(f'`{d.name}/`' for _, d, _ in runs)}), each with its own RESULTS.md.", ""]
+    missing = [seed for seed, _, reports in runs if not reports]
+    if missing:
+        out += [f"Not scored (left out of the means): seed {', '.join(missing)}.", ""]
+    names = sorted({name for _, _, reports in scored for name in reports})
+    for name in names:
+        with_set = [(seed, reports[name]) for seed, _, reports in scored if name in reports]
+        task = with_set[0][1]["task"]
+        out += [f"## {name}", "",
+                "| metric | mean ± std | " + " | ".join(f"seed {s}" for s, _ in with_set) + " |",
+                "|---|---|" + "---|" * len(with_set)]
+        for label, get, scale in SEED_METRICS.get(task, []):
+            values = [get(r) for _, r in with_set]
+            if any(v is None for v in values):
+                continue
+            values = [scale * v for v in values]
+            mean, std = mean_std(values)
+            out.append(f"| {label} | {mean:.2f} ± {std:.2f} | "
+                       + " | ".join(f"{v:.2f}" for v in values) + " |")
+        out += ["", f"Mean ± sample standard deviation (n - 1) over {len(with_set)} seed(s).", ""]
+    out += ["## Training", ""]
+    for seed, d, _ in runs:
+        summary = _load(d / "train_summary.json")
+        if summary:
+            line = (f"- seed {seed}: {summary['epochs']} epoch(s), {summary['global_step']} "
+                    f"steps, {summary['wall_seconds'] / 60:.1f} min")
+            if summary.get("stopped_by_max_time"):
+                line += f"; **{summary['stopped_by_max_time']}**"
+            out.append(line)
+    recipe = os.environ.get("AUDIOKIT_RECIPE_CMD")
+    if recipe:
+        out += ["", "## Commands", "", f"- recipe: `{recipe}`"]
+    path = exp_dir / "RESULTS.md"
+    tmp = path.with_name("RESULTS.md.tmp")
+    tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+if __name__ == "__main__":  # recipes: python -m audiokit.utils.results seeds EXP_DIR SEED_DIR...
+    import sys
+
+    if len(sys.argv) < 4 or sys.argv[1] != "seeds":
+        sys.exit("usage: python -m audiokit.utils.results seeds EXP_DIR SEED_DIR...")
+    print(f"wrote {write_seeds_results_md(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]])}")

@@ -11,16 +11,19 @@ RECIPE_STAGES=(
   "infer on the test sets"
   "score the test sets: RESULTS.md"
 )
-RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets train_index valid_index test_index"
-RECIPE_OPTIONS_USAGE="[--experiment cls/fsdd_cnn] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--train-index 10:50 --valid-index 5:10 --test-index 0:5] "
-RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with utt2label), stage 1 only checks them."
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets train_index valid_index test_index seeds"
+RECIPE_OPTIONS_USAGE="[--experiment cls/fsdd_cnn] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--train-index 10:50 --valid-index 5:10 --test-index 0:5] [--seeds '42 43 44'] "
+RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with utt2label), stage 1 only checks them.
+--seeds '42 43 44' runs stages 3-5 once per seed (exp dir seed<S>/ each); RESULTS.md in the exp dir then gives mean +- std over the seeds."
 experiment=cls/fsdd_cnn
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets=""
 train_index="" valid_index="" test_index=""
+seeds=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
+check_seeds
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
 use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
 
@@ -62,9 +65,13 @@ stage_score() {
   done
 }
 
+train_infer_score() {
+  run_stage 3 stage_train
+  run_stage 4 stage_infer
+  run_stage 5 stage_score
+}
+
 run_stage 1 stage_prepare
 run_stage 2 cmvn_stats
-run_stage 3 stage_train
-run_stage 4 stage_infer
-run_stage 5 stage_score
+for_each_seed train_infer_score
 recipe_summary
