@@ -1,7 +1,8 @@
 """Lightning callbacks, added to a run through the ``callbacks`` config group."""
 
 from audiokit.callbacks.ema import EMA
+from audiokit.callbacks.exact_resume import ExactResume
 from audiokit.callbacks.preemption import CheckpointOnPreemption
 from audiokit.callbacks.schedule_to_max_time import ScheduleToMaxTime
 
-__all__ = ["EMA", "CheckpointOnPreemption", "ScheduleToMaxTime"]
+__all__ = ["EMA", "CheckpointOnPreemption", "ExactResume", "ScheduleToMaxTime"]

@@ -106,9 +106,11 @@ def _without_version(bar) -> None:
 def build_trainer(cfg: DictConfig, exp_dir: Path) -> pl.Trainer:
     import lightning.pytorch as pl
 
+    from audiokit.callbacks import ExactResume
     from audiokit.utils.checkpoint import AtomicCheckpointIO
 
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c]
+    callbacks.append(ExactResume())  # a resumed run goes on exactly as the killed one would have
     for bar in callbacks:
         if isinstance(bar, pl.callbacks.ProgressBar):
             _without_version(bar)

@@ -7,11 +7,13 @@ from collections import Counter
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader
 
 from audiokit.data.collate import collate_audio
 from audiokit.data.datadir import DataDir, DataDirError, read_list
 from audiokit.data.dataset import AudioDataset, WaveAugmentFn
+from audiokit.data.resumable import ResumableDataLoader, SeededItems
 from audiokit.data.sampler import DurationBatchSampler
 from audiokit.data.validate import screen_bad_audio
 
@@ -146,10 +148,13 @@ class AudioDataModule(pl.LightningDataModule):
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )
-        return DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=collate_audio,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )
+        workers = {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        if shuffle:  # training: resumes mid-epoch where it stopped (audiokit/data/resumable.py)
+            return ResumableDataLoader(SeededItems(dataset, self.seed), batch_sampler=sampler,
+                                       seed=self.seed, collate_fn=collate_audio, **workers)
+        # a generator of its own: starting validation draws nothing from the global RNG
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_audio,
+                          generator=torch.Generator().manual_seed(self.seed), **workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

@@ -112,7 +112,12 @@ class DurationBatchSampler(EpochFromLightning, Sampler[list[int]]):
         return self._cache[1]
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._epoch_batches()[self.rank :: self.num_replicas])
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[list[int]]:
+        """This rank's batches of the current epoch from its ``start``-th on: where a run
+        resumed mid-epoch continues (see :class:`audiokit.data.resumable.ResumableDataLoader`)."""
+        return iter(self._epoch_batches()[self.rank :: self.num_replicas][start:])
 
     def __len__(self) -> int:
         return len(self._epoch_batches()) // self.num_replicas

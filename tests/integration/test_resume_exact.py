@@ -1,0 +1,95 @@
+"""A run killed (SIGKILL) at random steps, mid-epoch included, and restarted with
+``resume=auto`` each time ends with the very weights of a run never interrupted (CPU,
+deterministic algorithms: bit-identical, ``torch.equal``)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+
+def overrides(data: Path, exp: Path, workers: int) -> list[str]:
+    # speed perturbation (augmentation RNG) and SpecAugment + dropout (global torch RNG) on,
+    # as the recipe has them; a checkpoint after every step, so any step can be a kill point
+    return [f"paths.data_root={data}", f"exp_dir={exp}", "experiment=cls/fsdd_cnn",
+            f"data.num_workers={workers}", "data.max_batch_seconds=8", "callbacks.progress=null",
+            "trainer.num_sanity_val_steps=0", "trainer.max_epochs=2", "trainer.max_time=null",
+            "trainer.deterministic=true", "callbacks.latest.every_n_train_steps=1",
+            "model.channels=[8,16]", "model.blocks=[1,1]", "logger=none",
+            "callbacks.lr_monitor=null",
+            "scheduler.warmup_steps=5"]
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def run_until(cmd: list[str], exp: Path, step: int | None) -> int | None:
+    """Run training; with ``step``, SIGKILL it as soon as its step checkpoint shows it past
+    ``step``, and return the step that checkpoint holds (where the resume starts)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if step is None:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return None
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    latest = exp / "checkpoints" / "latest.ckpt"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if load(latest)["global_step"] >= step:
+                proc.send_signal(signal.SIGKILL)  # no clean-up, as a crash or a node failure
+                proc.wait()
+                return load(latest)["global_step"]
+        except (FileNotFoundError, RuntimeError, EOFError):  # not written yet
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"never reached step {step}: {proc.stderr.read()[-3000:]}")
+
+
+def final_weights(exp: Path) -> dict[str, torch.Tensor]:
+    ckpt = load(exp / "checkpoints" / "last.ckpt")
+    return ckpt["global_step"], ckpt["state_dict"]
+
+
+def check_kills_end_where_uninterrupted_ends(data: Path, tmp: Path, workers: int) -> None:
+    base = [sys.executable, "-m", "audiokit.cli.train"]
+    ref = tmp / "ref"
+    run_until(base + overrides(data, ref, workers), ref, None)
+    ref_step, ref_weights = final_weights(ref)
+
+    # three kill points drawn at random (printed, so a failure can be replayed), one per
+    # third of the run: in epoch 0, around the epoch boundary and in epoch 1
+    rng = random.Random(int(os.environ.get("RESUME_KILL_SEED", time.time_ns() % 10_000)))
+    thirds = [range(2, ref_step // 3), range(ref_step // 3, 2 * ref_step // 3),
+              range(2 * ref_step // 3, ref_step - 2)]
+    kill_at = [rng.choice(r) for r in thirds]
+    print(f"kill points: {kill_at} of {ref_step} steps")
+    exp = tmp / "killed"
+    cmd = base + overrides(data, exp, workers)
+    saved = []
+    for i, step in enumerate(kill_at):
+        saved.append(run_until(cmd + (["resume=auto"] if i else []), exp, step))
+    run_until(cmd + ["resume=auto"], exp, None)
+    print(f"killed with checkpoints at steps {saved}")
+
+    step, weights = final_weights(exp)
+    assert step == ref_step
+    assert weights.keys() == ref_weights.keys()
+    differ = [k for k in ref_weights if not torch.equal(weights[k], ref_weights[k])]
+    assert not differ, f"killed at {saved}: weights differ from the uninterrupted run: {differ}"
+
+
+@pytest.mark.slow
+def test_sigkill_at_three_random_steps_ends_with_identical_weights(tiny_fsdd, tmp_path):
+    check_kills_end_where_uninterrupted_ends(tiny_fsdd, tmp_path, workers=0)
