@@ -38,7 +38,8 @@ OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw a
                 "whisper_tiny": "whisper experiment", "codec_seanet": "codec experiment (GAN task)",
                 "codec_seanet_16k": "codec experiment (GAN task)",
                 "hifigan_v1": "vocoder experiment (GAN task)",
-                "hifigan_v3": "vocoder experiment (GAN task)"}
+                "hifigan_v3": "vocoder experiment (GAN task)",
+                "wavernn": "vocoder experiment (GAN task, no discriminator)"}
 FRONTENDS = [f for f in options("frontend") if f not in ("none", "whisper_logmel")]
 
 
