@@ -6,6 +6,8 @@ the signal on to whoever handled it before: submitit (which requeues the job wit
 overrides) or Lightning's SLURM environment (``scontrol requeue``). With nobody to hand it
 to, it stops the run with a message. The requeued run's ``resume=auto`` picks the newest
 checkpoint, so it continues from the step the signal arrived at, not from the last periodic one.
+SIGTERM (what SLURM sends when it preempts a job with PreemptMode=REQUEUE, and requeues it
+itself) also saves ``preempted.ckpt``, after the batch in progress.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 from pathlib import Path
 
 import lightning.pytorch as pl
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,13 @@ class CheckpointOnPreemption(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                      exception: BaseException) -> None:
         self._restore()
+        if isinstance(exception, SIGTERMException):
+            # SIGTERM (SLURM preempting or cancelling a job, `timeout`, docker stop): Lightning
+            # finishes the current batch and stops; without this save the run would go back to
+            # its last periodic checkpoint. The process then exits with status 0.
+            trainer.save_checkpoint(self.path)
+            log.warning("SIGTERM at step %d: training state saved to %s; run again with "
+                        "resume=auto to continue", trainer.global_step, self.path)
 
     def _restore(self) -> None:
         if self._signum is not None:

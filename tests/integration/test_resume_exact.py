@@ -62,12 +62,30 @@ def final_weights(exp: Path) -> dict[str, torch.Tensor]:
     return ckpt["global_step"], ckpt["state_dict"]
 
 
-def check_kills_end_where_uninterrupted_ends(data: Path, tmp: Path, workers: int) -> None:
-    base = [sys.executable, "-m", "audiokit.cli.train"]
-    ref = tmp / "ref"
-    run_until(base + overrides(data, ref, workers), ref, None)
-    ref_step, ref_weights = final_weights(ref)
+BASE = [sys.executable, "-m", "audiokit.cli.train"]
 
+
+@pytest.fixture(scope="module")
+def reference(tiny_fsdd, tmp_path_factory):
+    """The uninterrupted run: its final step and weights."""
+    ref = tmp_path_factory.mktemp("reference")
+    run_until(BASE + overrides(tiny_fsdd, ref, 0), ref, None)
+    return final_weights(ref)
+
+
+def assert_same_weights(exp: Path, reference, saved) -> None:
+    ref_step, ref_weights = reference
+    step, weights = final_weights(exp)
+    assert step == ref_step
+    assert weights.keys() == ref_weights.keys()
+    differ = [k for k in ref_weights if not torch.equal(weights[k], ref_weights[k])]
+    assert not differ, f"stopped at {saved}: weights differ from the uninterrupted run: {differ}"
+
+
+@pytest.mark.slow
+def test_sigkill_at_three_random_steps_ends_with_identical_weights(tiny_fsdd, tmp_path,
+                                                                   reference):
+    ref_step = reference[0]
     # three kill points drawn at random (printed, so a failure can be replayed), one per
     # third of the run: in epoch 0, around the epoch boundary and in epoch 1
     rng = random.Random(int(os.environ.get("RESUME_KILL_SEED", time.time_ns() % 10_000)))
@@ -75,21 +93,46 @@ def check_kills_end_where_uninterrupted_ends(data: Path, tmp: Path, workers: int
               range(2 * ref_step // 3, ref_step - 2)]
     kill_at = [rng.choice(r) for r in thirds]
     print(f"kill points: {kill_at} of {ref_step} steps")
-    exp = tmp / "killed"
-    cmd = base + overrides(data, exp, workers)
+    exp = tmp_path / "killed"
+    cmd = BASE + overrides(tiny_fsdd, exp, 0)
     saved = []
     for i, step in enumerate(kill_at):
         saved.append(run_until(cmd + (["resume=auto"] if i else []), exp, step))
     run_until(cmd + ["resume=auto"], exp, None)
     print(f"killed with checkpoints at steps {saved}")
-
-    step, weights = final_weights(exp)
-    assert step == ref_step
-    assert weights.keys() == ref_weights.keys()
-    differ = [k for k in ref_weights if not torch.equal(weights[k], ref_weights[k])]
-    assert not differ, f"killed at {saved}: weights differ from the uninterrupted run: {differ}"
+    assert_same_weights(exp, reference, saved)
 
 
 @pytest.mark.slow
-def test_sigkill_at_three_random_steps_ends_with_identical_weights(tiny_fsdd, tmp_path):
-    check_kills_end_where_uninterrupted_ends(tiny_fsdd, tmp_path, workers=0)
+def test_sigterm_saves_exits_cleanly_and_resume_ends_with_identical_weights(
+        tiny_fsdd, tmp_path, reference):
+    """SIGTERM is what SLURM sends a job it preempts (and then requeues, PreemptMode=REQUEUE),
+    and what `timeout` and `docker stop` send: the batch in progress finishes, the state is
+    saved to preempted.ckpt, the process exits with status 0, and resume=auto continues."""
+    exp = tmp_path / "exp"
+    cmd = BASE + overrides(tiny_fsdd, exp, 0)
+    proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    latest = exp / "checkpoints" / "latest.ckpt"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if load(latest)["global_step"] >= 7:
+                break
+        except (FileNotFoundError, RuntimeError, EOFError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, output[-3000:]
+    preempted = exp / "checkpoints" / "preempted.ckpt"
+    step = load(preempted)["global_step"]
+    assert f"SIGTERM at step {step}: training state saved to {preempted}" in output
+    assert 7 <= step < reference[0]
+    assert not (exp / "model.pt").exists()  # stopped, not finished
+
+    done = subprocess.run(cmd + ["resume=auto"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"continuing from {preempted}" in done.stdout + done.stderr
+    assert_same_weights(exp, reference, [step])
