@@ -1,5 +1,5 @@
 """A run says what matters (issue 25 item 11): no 'starting fresh' warning on a fresh exp dir,
-no Lightning advert, no v_num in the progress bar, and fast_dev_run is named as the reason
+no Lightning advert, no v_num in the progress bar, no FLOPs: 0 table, and fast_dev_run is named as the reason
 no checkpoint was exported."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def test_fresh_debug_run_is_quiet(tiny_fsdd, tmp_path, monkeypatch, capsys, capl
     out = capsys.readouterr()
     text = out.out + out.err + caplog.text
     assert "starting fresh" not in text and "litlogger" not in text and "v_num" not in text
+    assert "FLOPs" not in text and "ClassificationTask: 0." in text  # the one-line summary
     assert "fast_dev_run writes no checkpoints: exporting the final weights" in text
     assert (tmp_path / "exp" / "model.pt").is_file()
 
