@@ -81,5 +81,5 @@ codec_run_stages() {
   run_stage 3 stage_infer
   run_stage 4 stage_score
   run_stage 5 stage_baselines
-  echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
+  recipe_summary
 }

@@ -1,7 +1,8 @@
 # Shared recipe runner: option parsing and numbered stages. Source it from a recipe's run.sh
 # after defining RECIPE_STAGES (the stage names) and optional RECIPE_OPTIONS.
 #
-#   run.sh [--stage N] [--stop-stage N] [--exp-dir DIR] [recipe options] [-- hydra overrides]
+#   run.sh [--stage N] [--stop-stage N] [--exp-dir DIR] [--publish] [recipe options]
+#          [-- hydra overrides]
 #
 # Each stage prints its name when it starts, fails loudly (set -euo pipefail), and writes a
 # done-marker ($exp_dir/.done/stageN) on success; stages re-run when asked (they are
@@ -12,12 +13,14 @@ set -euo pipefail
 stage=1
 stop_stage=100
 exp_dir=""
+publish=false
 overrides=()
 AUDIOKIT_RECIPE_CMD="$0 $*"
 export AUDIOKIT_RECIPE_CMD
 
 recipe_usage() {
-  echo "usage: $0 [--stage N] [--stop-stage N] [--exp-dir DIR] ${RECIPE_OPTIONS_USAGE:-}[-- hydra overrides...]"
+  echo "usage: $0 [--stage N] [--stop-stage N] [--exp-dir DIR] [--publish] ${RECIPE_OPTIONS_USAGE:-}[-- hydra overrides...]"
+  echo "  --publish: append the exp dir's RESULTS.md, dated, to the recipe's committed RESULTS.md"
   echo
   echo "stages:"
   local i
@@ -43,6 +46,7 @@ parse_options() {
           --exp-dir) exp_dir="$2" ;;
         esac
         shift 2 ;;
+      --publish) publish=true; shift ;;
       --) shift; overrides=("$@"); break ;;
       --*)
         local name="${1#--}"; name="${name//-/_}"
@@ -132,13 +136,28 @@ audiokit_python() {
   if [[ "$first" == "#!"* ]] && [ -x "${first#\#!}" ]; then echo "${first#\#!}"; else echo python3; fi
 }
 
-# recipe_summary: the exp dir, and RESULTS.md only once a score stage has written it.
+# recipe_summary: the exp dir, and RESULTS.md only once a score stage has written it; with
+# --publish, that RESULTS.md is first appended to the recipe's own (committed) RESULTS.md.
 recipe_summary() {
   if [ -f "$exp_dir/RESULTS.md" ]; then
+    if $publish; then publish_results; fi
     echo "exp dir: $exp_dir  results: $exp_dir/RESULTS.md"
   else
+    $publish && echo "$0: --publish: no RESULTS.md in $exp_dir to publish (run the score stage)" >&2
     echo "exp dir: $exp_dir  (no RESULTS.md yet: the score stage writes it)"
   fi
+}
+
+# publish_results: append $exp_dir/RESULTS.md to the RESULTS.md beside the recipe's run.sh,
+# under a dated heading, its own headings two levels down (the recipe file keeps its history).
+publish_results() {
+  local target
+  target="$(cd "$(dirname "$0")" && pwd)/RESULTS.md"
+  {
+    printf '\n## %s: %s (run.sh --publish)\n\n' "$(date +%F)" "$exp_dir"
+    sed -E 's/^(#+) /\1## /' "$exp_dir/RESULTS.md"
+  } >> "$target"
+  echo "published $exp_dir/RESULTS.md to $target"
 }
 
 # cmvn_stats [OVERRIDE...]: the training set's global CMVN statistics for the experiment's

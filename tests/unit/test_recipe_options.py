@@ -61,3 +61,19 @@ def test_results_line_only_when_the_file_exists(tmp_path):
     result = run(script)
     assert f"results: {tmp_path}/exp/RESULTS.md" in result.stdout
     assert "=== stage 2" in result.stdout  # the default stop stage is the last one
+
+
+def test_publish_appends_the_results_to_the_recipes_own_file(tmp_path):
+    script = _mini_recipe(tmp_path, score=True)
+    (tmp_path / "RESULTS.md").write_text("# recipe results\n\nearlier rows\n")
+    result = run(script, "--publish")
+    assert result.returncode == 0, result.stderr
+    published = (tmp_path / "RESULTS.md").read_text()
+    assert published.startswith("# recipe results\n\nearlier rows\n")  # history kept
+    assert f": {tmp_path}/exp (run.sh --publish)\n\nok\n" in published
+    assert "published" in result.stdout
+    unscored = tmp_path / "unscored"
+    unscored.mkdir()
+    result = run(_mini_recipe(unscored, score=False), "--publish")  # said, not faked
+    assert result.returncode == 0 and "--publish: no RESULTS.md" in result.stderr
+    assert not (unscored / "RESULTS.md").exists()
