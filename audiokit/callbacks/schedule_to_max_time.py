@@ -16,7 +16,10 @@ a wall-clock budget. Without ``max_time`` it does nothing. The scheduler must re
 ``warmup_steps`` is left alone. A resumed run keeps the shortened ``total_steps`` (it is part of
 the scheduler's state) and re-measures its speed. Under DDP, rank 0's estimate is broadcast.
 
-Enable with ``+callbacks.fit_schedule={_target_: audiokit.callbacks.ScheduleToMaxTime}``.
+No recipe uses it by default: recipes are bounded by ``max_epochs``/``max_steps`` so that a
+result does not depend on machine load, with ``max_time`` only as a guard. For a run you mean
+to bound by the clock, enable it with
+``+callbacks.fit_schedule={_target_: audiokit.callbacks.ScheduleToMaxTime}``.
 """
 
 from __future__ import annotations
