@@ -145,3 +145,20 @@ def test_cli_reference_covers_every_entry_point():
     cli = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     missing = [name for name in scripts if f"## `{name}`" not in cli]
     assert not missing, f"docs/cli.md has no section for {missing}"
+
+
+def test_quick_start_commands_are_make_targets_that_run_the_demo_recipe():
+    """The README's two quick-start commands, as written, are real targets (checked with
+    ``make -n``, which runs nothing); the demo is recipes/fsdd/cls/run.sh, which
+    tests/integration/test_recipe_fsdd_cls.py runs end to end on a tiny slice."""
+    text = (REPO / "README.md").read_text(encoding="utf-8").split("## Quick start\n", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["make demo", "make test"]
+    for command in commands:
+        dry = subprocess.run([*command.split(), "-n"], cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+        assert dry.returncode == 0, dry.stderr
+    demo = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60).stdout.splitlines()
+    assert demo[-1] == "recipes/fsdd/cls/run.sh"
