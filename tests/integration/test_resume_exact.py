@@ -136,3 +136,21 @@ def test_sigterm_saves_exits_cleanly_and_resume_ends_with_identical_weights(
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"continuing from {preempted}" in done.stdout + done.stderr
     assert_same_weights(exp, reference, [step])
+
+
+@pytest.mark.slow
+def test_dataloader_workers_and_ema_resume_exactly(tiny_fsdd, tmp_path):
+    """With 2 persistent DataLoader workers (speed perturbation runs in them; a resumed run
+    starts fresh ones) and an EMA of the weights: killed mid-epoch 1, resumed, the weights
+    and the EMA equal an uninterrupted run's."""
+    extra = ["+callbacks.ema={_target_: audiokit.callbacks.EMA, decay: 0.9}"]
+    ref, exp = tmp_path / "ref", tmp_path / "killed"
+    run_until(BASE + overrides(tiny_fsdd, ref, 2) + extra, ref, None)
+    cmd = BASE + overrides(tiny_fsdd, exp, 2) + extra
+    saved = run_until(cmd, exp, 21)
+    run_until(cmd + ["resume=auto"], exp, None)
+    assert_same_weights(exp, final_weights(ref), [saved])
+    emas = [next(v for k, v in load(e / "checkpoints" / "last.ckpt")["callbacks"].items()
+                 if k.startswith("EMA")) for e in (ref, exp)]
+    assert emas[0]["num_updates"] == emas[1]["num_updates"]
+    assert all(torch.equal(emas[0]["ema"][n], emas[1]["ema"][n]) for n in emas[0]["ema"])
