@@ -24,6 +24,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from audiokit.data.resumable import ResumableDataLoader
+
 
 def rng_states() -> dict[str, Any]:
     # numpy's state holds an ndarray: stored as a list so that weights_only loading reads it
@@ -60,6 +62,12 @@ class ExactResume(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # (a no-op when Lightning loaded the position itself, or when nothing was saved)
         trainer.fit_loop._load_combined_loader_states()
+        # Where the resumed epoch starts is the trainer's count of completed batches, read when
+        # the loader starts (after the epoch loop has restored it): see ResumableDataLoader.
+        epoch_loop = trainer.fit_loop.epoch_loop
+        for loader in trainer.fit_loop._combined_loader.flattened:
+            if isinstance(loader, ResumableDataLoader):
+                loader.completed_batches = lambda: epoch_loop.batch_progress.current.completed
         if self._loaded is not None:
             set_rng_states(self._loaded)
             self._loaded = None

@@ -21,6 +21,7 @@ before it tells the sampler the epoch of a resumed run (``FitLoop.setup_data``, 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -96,6 +97,11 @@ class ResumableDataLoader(DataLoader):
         self._epoch, self._taken = batch_sampler.epoch, 0
         self._resume: tuple[int, int] | None = None
         self._start_at = 0
+        # Set by audiokit.callbacks.ExactResume: the batches of this epoch the trainer counts
+        # as completed once it has restored its loop. A checkpoint saved in the middle of a
+        # step (SLURM's signal handler saves at once) has taken one batch more than that, and
+        # the trainer runs that step again: the loader must start where the trainer does.
+        self.completed_batches: Callable[[], int] | None = None
 
     def __iter__(self):
         return _StartOnFirstBatch(self)
@@ -104,7 +110,7 @@ class ResumableDataLoader(DataLoader):
         epoch = self.batch_sampler.epoch
         start = 0
         if self._resume is not None and self._resume[0] == epoch:
-            start = self._resume[1]
+            start = self._resume[1] if self.completed_batches is None else self.completed_batches()
         self._resume = None
         self._epoch, self._taken, self._start_at = epoch, start, start
         # the workers' base seed: from (seed, epoch), not from the global RNG

@@ -90,9 +90,22 @@ def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):
     want = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
     callback = ExactResume()
     callback.load_state_dict(torch.load(tmp_path / "c.ckpt", weights_only=True)["rng"])
-    trainer = SimpleNamespace(fit_loop=SimpleNamespace(_load_combined_loader_states=lambda: None))
+    trainer = SimpleNamespace(fit_loop=SimpleNamespace(
+        _load_combined_loader_states=lambda: None, epoch_loop=None,
+        _combined_loader=SimpleNamespace(flattened=[])))
     callback.on_train_start(trainer, None)
     got = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
     assert torch.equal(got[0], want[0])
     assert np.array_equal(got[1], want[1])
     assert got[2] == want[2]
+
+
+def test_a_resumed_epoch_starts_where_the_trainer_counts_it_completed():
+    """A checkpoint saved in the middle of a step (SLURM's signal handler) has taken one batch
+    more than the trainer completed; the trainer runs that step again, so the loader starts at
+    the trainer's count, not at its own."""
+    whole = [batch[:, 0].tolist() for batch in loader(0)]
+    resumed = loader(0)
+    resumed.load_state_dict({"epoch": 0, "batches_taken": 3})
+    resumed.completed_batches = lambda: 2
+    assert [batch[:, 0].tolist() for batch in resumed] == whole[2:]
