@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     check_exp_dir(cfg.exp_dir)
     check_data_dir(cfg.data_dir)
     check_device(cfg.device)
-    from hydra.utils import get_class
+    from audiokit.utils.trusted_config import check_pipeline
 
     print(f"audiokit-infer: {cfg.exp_dir} on {cfg.data_dir} -> {cfg.output_dir}")
     task, train_cfg = load_experiment(cfg.exp_dir, cfg.device)
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"{cfg.exp_dir}: a {type(task).__name__} experiment has no inference "
                         "pipeline of its own (a language model is used as lm_exp_dir= of an "
                         "ASR experiment)")
-    pipeline_cls = get_class(task.inference)
+    pipeline_cls = check_pipeline(task.inference, f"{cfg.exp_dir}: the task's inference")
     options = pipeline_options(cfg, pipeline_cls)
     pipeline = pipeline_cls(task, int(train_cfg.data.sample_rate), cfg.device, **options)
     downmix = cfg.downmix if cfg.downmix is not None else bool(train_cfg.data.get("downmix", False))

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from audiokit.utils.trusted_config import (
     UntrustedConfigError,
     check_config,
+    check_pipeline,
     check_target,
     torch_load_weights_only,
 )
@@ -55,6 +56,8 @@ def read_model_file(path: str | Path) -> dict:
         if not isinstance(saved["hparams"], dict):
             raise ValueError(f"{path}: hparams is a {type(saved['hparams']).__name__}, not a dict")
         check_config(saved["hparams"], f"{path}: hparams")
+        if "inference" in saved["hparams"]:
+            check_pipeline(saved["hparams"]["inference"], f"{path}: hparams.inference")
     return saved
 
 

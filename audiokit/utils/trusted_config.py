@@ -108,6 +108,24 @@ def check_target(target: Any, where: str = "_target_") -> type:
     return obj
 
 
+def check_pipeline(name: Any, where: str = "inference") -> type:
+    """The inference pipeline class a task names (``audiokit-infer`` builds it with the task):
+    only a class defined in ``audiokit.inference``. A task that takes the name as a
+    hyperparameter (the GAN task) carries it in the model file, so it is checked there too."""
+    if not (isinstance(name, str) and name.startswith("audiokit.inference.")):
+        raise UntrustedConfigError(f"{where} = {name!r} is not allowed (an inference pipeline "
+                                   "must be a class of audiokit.inference)")
+    from hydra._internal.utils import _locate
+
+    try:
+        obj = _locate(name)
+    except Exception as e:
+        raise UntrustedConfigError(f"{where} = {name!r}: it cannot be found ({e})") from None
+    if not (inspect.isclass(obj) and _within(obj.__module__, ("audiokit.inference",))):
+        raise UntrustedConfigError(f"{where} = {name!r} is not a class of audiokit.inference")
+    return obj
+
+
 def _check_special(key: str, value: Any, where: str) -> None:
     if key in ("_partial_", "_recursive_") and not isinstance(value, bool):
         raise UntrustedConfigError(f"{where} = {value!r}: must be true or false")

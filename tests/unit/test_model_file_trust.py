@@ -24,6 +24,7 @@ from audiokit.utils.trusted_config import (
     TRUSTED_PACKAGES_ENV,
     UntrustedConfigError,
     check_config,
+    check_pipeline,
     check_target,
 )
 
@@ -474,3 +475,17 @@ def test_the_trusted_resume_path_defaults_to_weights_only(tmp_path):
         m.setattr(torch, "load", lambda *a, **k: seen.update(k) or real(*a, **k))
         assert io.load_checkpoint(tmp_path / "x.ckpt") == {"a": 1}
     assert seen["weights_only"] is True
+
+
+def test_the_inference_pipeline_a_model_file_names_is_checked(tmp_path):
+    """The GAN task takes its pipeline's class name as a hyperparameter, which audiokit-infer
+    builds with the task: a model file naming any other class is refused before anything is
+    built."""
+    exp = make_exp_dir(tmp_path)
+    saved = torch.load(exp / MODEL_FILE, weights_only=True)
+    for name in ("subprocess.Popen", "audiokit.utils.trusted_config.UntrustedConfigError",
+                 "audiokit.inference.nope.Missing"):
+        torch.save({**saved, "hparams": {**saved["hparams"], "inference": name}}, exp / MODEL_FILE)
+        with pytest.raises(UntrustedConfigError, match=r"hparams\.inference"):
+            load_task(exp)
+    assert check_pipeline("audiokit.inference.vocode.Vocoder").__name__ == "Vocoder"
