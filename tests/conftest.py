@@ -60,3 +60,23 @@ def tiny_fsdd(fsdd_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_fsdd") / "data"
     fsdd.prepare(fsdd_root, out, {"train": (10, 16), "valid": (5, 7), "test": (0, 2)})
     return out
+
+
+def write_librispeech_tree(root: Path, subsets: tuple[str, ...]) -> dict[str, str]:
+    """A tiny tree in the real LibriSpeech layout (SUBSET/SPEAKER/CHAPTER/*.flac and
+    SPEAKER-CHAPTER.trans.txt), two speakers with two 16 kHz utterances each per subset;
+    returns {utt: text} of train-clean-100."""
+    texts = {}
+    for subset in subsets:
+        for spk, chapter in (("19", "198"), ("26", "495")):
+            folder = root / subset / spk / chapter
+            folder.mkdir(parents=True)
+            lines = []
+            for i in range(2):
+                utt = f"{spk}-{chapter}-{i:04d}"
+                sf.write(folder / f"{utt}.flac", 0.1 * np.random.randn(4000), 16000)
+                lines.append(f"{utt} HELLO WORLD {i}")
+                if subset == "train-clean-100":
+                    texts[utt] = f"HELLO WORLD {i}"
+            (folder / f"{spk}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
+    return texts

@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import REPO
+from conftest import REPO, write_librispeech_tree
 
 RUN = REPO / "recipes/fsdd/asr/run.sh"
 BIN = Path(sys.executable).parent
@@ -98,19 +97,9 @@ def test_python_api_transcribes_a_waveform(recipe_run):
 
 
 def test_librispeech_prepare_stage_reads_the_real_layout(tmp_path):
-    root = tmp_path / "corpus" / "LibriSpeech"
-    texts = {}
-    for subset in ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"):
-        for spk, chapter in (("19", "198"), ("26", "495")):
-            folder = root / subset / spk / chapter
-            folder.mkdir(parents=True)
-            lines = []
-            for i in range(2):
-                utt = f"{spk}-{chapter}-{i:04d}"
-                sf.write(folder / f"{utt}.flac", 0.1 * np.random.randn(4000), 16000)
-                lines.append(f"{utt} HELLO WORLD {i}")
-                texts[utt] = f"HELLO WORLD {i}"
-            (folder / f"{spk}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
+    texts = write_librispeech_tree(
+        tmp_path / "corpus" / "LibriSpeech",
+        ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"))
     exp = tmp_path / "exp"
     proc = run([str(REPO / "recipes/librispeech/asr/run.sh"), "--root", str(tmp_path / "corpus"),
                 "--data-dir", str(tmp_path / "data"), "--exp-dir", str(exp), "--token-type", "char",

@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-from conftest import REPO
+from conftest import REPO, write_librispeech_tree
 
 BIN = Path(sys.executable).parent
 
@@ -22,26 +20,15 @@ def run(cmd: list) -> subprocess.CompletedProcess:
 
 
 def test_librispeech_codec_prepare_stage_reads_the_real_layout(tmp_path):
-    root = tmp_path / "corpus" / "LibriSpeech"
-    utts = []
-    for subset in ("train-clean-100", "dev-clean", "test-clean", "test-other"):
-        for spk, chapter in (("19", "198"), ("26", "495")):
-            folder = root / subset / spk / chapter
-            folder.mkdir(parents=True)
-            lines = []
-            for i in range(2):
-                utt = f"{spk}-{chapter}-{i:04d}"
-                sf.write(folder / f"{utt}.flac", 0.1 * np.random.randn(4000), 16000)
-                lines.append(f"{utt} HELLO WORLD {i}")
-                if subset == "train-clean-100":
-                    utts.append(utt)
-            (folder / f"{spk}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
+    utts = sorted(write_librispeech_tree(
+        tmp_path / "corpus" / "LibriSpeech",
+        ("train-clean-100", "dev-clean", "test-clean", "test-other")))
     proc = run([REPO / "recipes/librispeech/codec/run.sh", "--root", tmp_path / "corpus",
                 "--data-dir", tmp_path / "data", "--exp-dir", tmp_path / "exp",
                 "--stop-stage", "1"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     wav_scp = (tmp_path / "data/train_clean_100/wav.scp").read_text().splitlines()
-    assert [line.split()[0] for line in wav_scp] == sorted(utts)
+    assert [line.split()[0] for line in wav_scp] == utts
     for name in ("dev_clean", "test_clean", "test_other"):
         assert (tmp_path / "data" / name / "wav.scp").is_file()
 

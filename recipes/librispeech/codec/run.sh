@@ -32,13 +32,6 @@ use_data_sets "$data_dir/train_clean_100" "$data_dir/dev_clean" \
   "$data_dir/test_clean $data_dir/test_other"
 codec_setup
 
-stage_prepare() {
-  if $own_data; then
-    [ -n "$root" ] || { echo "$0: give --root (or set LIBRISPEECH_ROOT): the folder with LibriSpeech/" >&2; exit 2; }
-    audiokit-prep librispeech --root "$root" --out "$data_dir" --subsets "${subsets// /,}"
-  fi
-  # shellcheck disable=SC2086
-  audiokit-prep validate "$train_set" "$valid_set" $test_sets
-}
+source "$recipe_dir/../../../scripts/librispeech_prepare.sh"
 
 codec_run_stages
