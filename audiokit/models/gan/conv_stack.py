@@ -1,5 +1,6 @@
-"""The forward pass every sub-discriminator shares: convolutions with leaky ReLU, then a
-projection to logits, keeping each layer's output for the feature-matching loss."""
+"""What every discriminator shares: a sub-discriminator's forward pass (convolutions with
+leaky ReLU, then a projection to logits, keeping each layer's output for the feature-matching
+loss), and how a multi-discriminator gathers its sub-discriminators' outputs."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def conv_stack(convs: nn.ModuleList, post: nn.Module, x: Tensor,
     x = post(x)
     feats.append(x)
     return x.flatten(1), feats
+
+
+def gather(outputs: list[tuple[Tensor, list[Tensor]]]) -> tuple[list[Tensor], list[list[Tensor]]]:
+    """Sub-discriminators' ``(logits, features)`` pairs as one list of logits and one list
+    of feature lists, in the same order: what a multi-discriminator returns."""
+    return [y for y, _ in outputs], [f for _, f in outputs]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from audiokit.models.gan.conv_stack import conv_stack
+from audiokit.models.gan.conv_stack import conv_stack, gather
 from audiokit.models.gan.receptive_field import receptive_field
 
 
@@ -58,9 +58,4 @@ class MultiPeriodDiscriminator(nn.Module):
             PeriodDiscriminator(p, channels, kernel_size, stride) for p in periods)
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
-        logits, feats = [], []
-        for d in self.discriminators:
-            y, f = d(x)
-            logits.append(y)
-            feats.append(f)
-        return logits, feats
+        return gather([d(x) for d in self.discriminators])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from audiokit.models.gan.conv_stack import conv_stack
+from audiokit.models.gan.conv_stack import conv_stack, gather
 from audiokit.models.gan.receptive_field import receptive_field
 
 # (out channels, kernel, stride, groups) of MelGAN/HiFi-GAN's scale discriminator, scaled by
@@ -50,11 +50,9 @@ class MultiScaleDiscriminator(nn.Module):
         self.pool = nn.AvgPool1d(4, 2, padding=2)
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
-        logits, feats = [], []
+        outputs = []
         for i, d in enumerate(self.discriminators):
             if i > 0:
                 x = self.pool(x.unsqueeze(1)).squeeze(1)
-            y, f = d(x)
-            logits.append(y)
-            feats.append(f)
-        return logits, feats
+            outputs.append(d(x))
+        return gather(outputs)

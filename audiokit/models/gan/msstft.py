@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from audiokit.models.gan.conv_stack import conv_stack
+from audiokit.models.gan.conv_stack import conv_stack, gather
 
 
 class STFTDiscriminator(nn.Module):
@@ -52,9 +52,4 @@ class MultiScaleSTFTDiscriminator(nn.Module):
             STFTDiscriminator(n, h, w, filters) for n, h, w in zip(n_ffts, hops, wins, strict=True))
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
-        logits, feats = [], []
-        for d in self.discriminators:
-            y, f = d(x)
-            logits.append(y)
-            feats.append(f)
-        return logits, feats
+        return gather([d(x) for d in self.discriminators])
