@@ -1,8 +1,10 @@
-"""Audio Spectrogram Transformer (Gong et al. 2021), trained from scratch, padding-aware."""
+"""Audio Spectrogram Transformer (Gong et al. 2021), padding-aware; trained from scratch or
+initialised from an Audio-MAE encoder (:mod:`audiokit.models.ssl.audio_mae`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,30 +18,19 @@ def _num_patches(length: Tensor, patch: int, stride: int) -> Tensor:
     return torch.div((length - patch + stride - 1).clamp(min=0), stride, rounding_mode="floor") + 1
 
 
-class ASTClassifier(nn.Module):
-    """Transformer over (possibly overlapping) spectrogram patches, classified from a CLS token.
+class ASTEncoder(nn.Module):
+    """Patch embedding, positional embedding, CLS token and transformer of the AST, without a
+    head: shared by :class:`ASTClassifier` and the Audio-MAE encoder, so pre-trained weights
+    map one to one.
 
     Every utterance is zero-padded to whole patches, so a patch that overlaps the end of an
     utterance sees zeros there whether or not the batch is padded further; patches beyond that
-    are masked out of attention. Hence batch padding never changes an utterance's logits.
-
-    Args:
-        input_dim: feature bins per frame (F), e.g. 80 mel bins.
-        num_classes: number of output classes.
-        patch_size: (frequency, time) size of a patch in bins x frames.
-        patch_stride: (frequency, time) hop between patches; smaller than the size = overlap.
-        d_model: token width.
-        num_layers: transformer encoder layers.
-        num_heads: attention heads.
-        ffn_dim: hidden width of each feed-forward block.
-        dropout: dropout inside the encoder layers.
-        max_frames: longest input (in frames) the positional embedding covers.
+    are padding. Tokens are frequency-major: token ``f * time + t``.
     """
 
     def __init__(
         self,
         input_dim: int,
-        num_classes: int,
         patch_size: Sequence[int] = (16, 16),
         patch_stride: Sequence[int] = (16, 16),
         d_model: int = 192,
@@ -54,14 +45,16 @@ class ASTClassifier(nn.Module):
         self.patch_size = tuple(patch_size)
         self.patch_stride = tuple(patch_stride)
         self.max_frames = max_frames
+        self.d_model = d_model
         (patch_f, patch_t), (stride_f, stride_t) = self.patch_size, self.patch_stride
         self.freq_patches = int(_num_patches(torch.tensor(input_dim), patch_f, stride_f))
-        max_time_patches = int(_num_patches(torch.tensor(max_frames), patch_t, stride_t))
+        self.max_time_patches = int(_num_patches(torch.tensor(max_frames), patch_t, stride_t))
 
         self.patch_embed = nn.Conv2d(1, d_model, self.patch_size, self.patch_stride)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
         # Laid out like the patch-embedding output [1, D, freq, time] so the time axis can be sliced.
-        self.pos_embed = nn.Parameter(torch.zeros(1, d_model, self.freq_patches, max_time_patches))
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, d_model, self.freq_patches, self.max_time_patches))
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
@@ -77,10 +70,10 @@ class ASTClassifier(nn.Module):
         # Nested tensors do not support pre-norm layers; disabling avoids a warning, not a speedup.
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, num_classes)
 
-    def forward(self, feats: Tensor, lens: Tensor) -> Tensor:
-        """``feats`` [B, T, F] (frames ``t >= lens[b]`` are padding), ``lens`` [B] -> [B, C]."""
+    def patch_input(self, feats: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        """``feats`` [B, T, F], ``lens`` [B] -> (zero-padded input [B, 1, F', T'] covered by
+        whole patches, valid time patches per utterance [B])."""
         if feats.shape[-1] != self.input_dim:
             raise ValueError(f"expected {self.input_dim} feature bins, got {feats.shape[-1]}")
         num_frames = int(lens.max())
@@ -99,15 +92,115 @@ class ASTClassifier(nn.Module):
         time_patches = int(patch_lens.max())
         pad_f = (self.freq_patches - 1) * stride_f + patch_f - self.input_dim
         pad_t = (time_patches - 1) * stride_t + patch_t - num_frames
-        x = F.pad(x, (0, pad_t, 0, pad_f))  # [B, 1, F', T'] covered by whole patches
+        return F.pad(x, (0, pad_t, 0, pad_f)), patch_lens
 
+    def embed(self, x: Tensor, patch_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Padded input [B, 1, F', T'] -> (tokens with positions [B, N, D], padding [B, N])."""
+        time_patches = int(patch_lens.max())
         x = self.patch_embed(x) + self.pos_embed[..., :time_patches]  # [B, D, freq, time]
         x = x.flatten(2).transpose(1, 2)  # [B, freq * time, D], frequency-major
         # Token f * time + t is padding iff t >= patch_lens[b], for every frequency row f.
         padding = ~lengths_to_mask(patch_lens, time_patches).repeat(1, self.freq_patches)
+        return x, padding
 
-        cls = self.cls_token.expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1)
+    def encode(self, tokens: Tensor, padding: Tensor) -> Tensor:
+        """Tokens [B, N, D] (``padding`` [B, N] True = left out of attention) -> the normalised
+        outputs [B, 1 + N, D], the CLS token's first."""
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        x = torch.cat([cls, tokens], dim=1)
         padding = F.pad(padding, (1, 0), value=False)  # the CLS token is always attended to
-        x = self.encoder(x, src_key_padding_mask=padding)
-        return self.head(self.norm(x[:, 0]))
+        return self.norm(self.encoder(x, src_key_padding_mask=padding))
+
+
+class ASTClassifier(ASTEncoder):
+    """Transformer over (possibly overlapping) spectrogram patches, classified from a CLS token.
+
+    Patches beyond an utterance's end are masked out of attention, so batch padding never
+    changes an utterance's logits.
+
+    Args:
+        input_dim: feature bins per frame (F), e.g. 80 mel bins.
+        num_classes: number of output classes.
+        patch_size: (frequency, time) size of a patch in bins x frames.
+        patch_stride: (frequency, time) hop between patches; smaller than the size = overlap.
+        d_model: token width.
+        num_layers: transformer encoder layers.
+        num_heads: attention heads.
+        ffn_dim: hidden width of each feed-forward block.
+        dropout: dropout inside the encoder layers.
+        max_frames: longest input (in frames) the positional embedding covers.
+        pretrained: a ``model.pt`` of an Audio-MAE experiment (``audiokit.tasks.
+            masked_pretraining``) whose encoder initialises everything but the head; read with
+            :func:`audiokit.inference.loading.read_model_file` (weights only, allowlisted).
+        freeze: ``"none"`` trains everything; ``"all"`` freezes the encoder (only the head
+            learns); an integer N freezes the patch and positional embeddings, the CLS token
+            and the first N transformer blocks.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_classes: int,
+        patch_size: Sequence[int] = (16, 16),
+        patch_stride: Sequence[int] = (16, 16),
+        d_model: int = 192,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        ffn_dim: int = 768,
+        dropout: float = 0.1,
+        max_frames: int = 256,
+        pretrained: str | Path | None = None,
+        freeze: str | int = "none",
+    ) -> None:
+        super().__init__(input_dim, patch_size, patch_stride, d_model, num_layers, num_heads,
+                         ffn_dim, dropout, max_frames)
+        self.head = nn.Linear(d_model, num_classes)
+        if pretrained is not None:
+            self.load_encoder(pretrained)
+        self.freeze(freeze)
+
+    def load_encoder(self, path: str | Path) -> None:
+        """Copy the encoder of an Audio-MAE ``model.pt`` into this model (not the head)."""
+        from audiokit.inference.loading import read_model_file
+
+        state = read_model_file(path).get("state_dict")
+        prefix = "model.encoder."
+        if not isinstance(state, dict) or not any(k.startswith(prefix) for k in state):
+            raise ValueError(f"{path}: no '{prefix}*' weights; model.pretrained must be the "
+                             "model.pt of an Audio-MAE pretraining experiment")
+        encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        own = {k: v for k, v in self.state_dict().items() if not k.startswith("head.")}
+        missing = sorted(set(own) - set(encoder))
+        wrong = [f"{k} {tuple(encoder[k].shape)} vs {tuple(v.shape)}"
+                 for k, v in own.items() if k in encoder and encoder[k].shape != v.shape]
+        if missing or wrong:
+            raise ValueError(f"{path}: encoder does not match this AST (the patch size, width, "
+                             f"layers and max_frames must be the same); missing "
+                             f"{missing[:3]}, shapes {wrong[:3]}")
+        self.load_state_dict({k: encoder[k] for k in own}, strict=False)
+
+    def freeze(self, freeze: str | int) -> None:
+        """Stop gradients to the encoder: ``"none"``, ``"all"`` or the first N blocks."""
+        if freeze == "none":
+            return
+        num_layers = len(self.encoder.layers)
+        if freeze == "all":
+            blocks = num_layers
+        elif isinstance(freeze, int) and not isinstance(freeze, bool) and 0 <= freeze <= num_layers:
+            blocks = freeze
+        else:
+            raise ValueError(f"freeze must be 'none', 'all' or a block count 0..{num_layers}, "
+                             f"got {freeze!r}")
+        frozen = [self.patch_embed, *self.encoder.layers[:blocks]]
+        if blocks == num_layers:
+            frozen.append(self.norm)
+        for module in frozen:
+            module.requires_grad_(False)
+        self.cls_token.requires_grad_(False)
+        self.pos_embed.requires_grad_(False)
+
+    def forward(self, feats: Tensor, lens: Tensor) -> Tensor:
+        """``feats`` [B, T, F] (frames ``t >= lens[b]`` are padding), ``lens`` [B] -> [B, C]."""
+        x, patch_lens = self.patch_input(feats, lens)
+        tokens, padding = self.embed(x, patch_lens)
+        return self.head(self.encode(tokens, padding)[:, 0])
