@@ -1,0 +1,52 @@
+"""recipes/fsdd/ssl end to end on a tiny slice of real FSDD audio (tiny_fsdd): Audio-MAE
+pretraining without labels, a few-label fine-tune from its (frozen) encoder and the same AST
+from scratch, inference and scoring."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO
+
+RUN = REPO / "recipes/fsdd/ssl/run.sh"
+BIN = Path(sys.executable).parent
+SMALL = ["model.num_layers=1", "model.d_model=32", "model.ffn_dim=64", "model.num_heads=2",
+         "data.num_workers=0", "callbacks.progress=null"]
+
+
+@pytest.mark.slow
+def test_recipe_end_to_end(tiny_fsdd, tmp_path):
+    exp = tmp_path / "exp"
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    pretrain = " ".join(SMALL + ["trainer.max_epochs=1", "model.decoder_layers=1",
+                                 "model.decoder_dim=16"])
+    proc = subprocess.run(
+        [str(RUN), "--exp-dir", str(exp), "--train-set", str(tiny_fsdd / "train"),
+         "--valid-set", str(tiny_fsdd / "valid"), "--test-sets", str(tiny_fsdd / "test"),
+         "--labels-per-class", "2", "--freeze", "all", "--pretrain-overrides", pretrain,
+         "--", *SMALL, "trainer.max_epochs=2"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    for n in range(1, 7):
+        assert (exp / ".done" / f"stage{n}").is_file()
+    assert "pretraining: 500 recordings (no labels); fine-tuning: 20 labelled" in proc.stdout
+    assert not (exp / "data/pretrain/utt2label").exists()
+    labels = (exp / "data/train_2pc/utt2label").read_text().split("\n")
+    assert sorted(line.split()[1] for line in labels if line) == sorted(
+        [str(d) for d in range(10)] * 2)
+
+    # The frozen encoder of the fine-tuned AST is the pretrained MAE encoder, weight for weight.
+    mae = torch.load(exp / "mae/model.pt", weights_only=True)["state_dict"]
+    tuned = torch.load(exp / "finetune_2pc/model.pt", weights_only=True)["state_dict"]
+    scratch = torch.load(exp / "scratch_2pc/model.pt", weights_only=True)["state_dict"]
+    for key in ("patch_embed.weight", "pos_embed", "encoder.layers.0.linear1.weight", "norm.bias"):
+        assert torch.equal(tuned[f"model.{key}"], mae[f"model.encoder.{key}"]), key
+        assert not torch.equal(scratch[f"model.{key}"], mae[f"model.encoder.{key}"]), key
+    results = (exp / "RESULTS.md").read_text()
+    assert "# finetune_2pc" in results and "# scratch_2pc" in results
+    assert "| accuracy |" in results
