@@ -165,3 +165,28 @@ def test_freezing(freeze) -> None:
 def test_freeze_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="freeze"):
         ASTClassifier(BINS, 10, **ENCODER, freeze=3)
+
+
+def test_pretraining_task_ignores_labels_and_fixes_validation_masks() -> None:
+    from audiokit.tasks.masked_pretraining import MaskedPretrainingTask
+
+    torch.manual_seed(0)
+    model = {"_target_": "audiokit.models.ssl.AudioMAE", **ENCODER, "decoder_dim": 8,
+             "decoder_layers": 1, "decoder_heads": 2, "decoder_ffn_dim": 16}
+    task = MaskedPretrainingTask(
+        frontend={"_target_": "audiokit.frontends.LogMel", "sample_rate": 8000, "n_mels": BINS},
+        model=model, optim={"_target_": "torch.optim.AdamW", "lr": 1e-3},
+        loss={"_target_": "torch.nn.CrossEntropyLoss"}, labels=["a", "b"])
+    assert "labels" not in task.hparams and "loss" not in task.hparams
+    batch = {"audio": torch.randn(2, 3000), "audio_lens": torch.tensor([3000, 2000]),
+             "ids": ["u1", "u2"], "label": torch.tensor([0, 1])}
+    logged = []
+    task.log = lambda name, value, **kwargs: logged.append((name, value))
+    task.eval()
+    task.validation_step(batch, 0)
+    task.validation_step(batch, 0)
+    assert logged[0][0] == "valid/loss" and torch.equal(logged[0][1], logged[1][1])
+    task.train()
+    loss = task.training_step(batch, 0)
+    loss.backward()
+    assert task.model.encoder.patch_embed.weight.grad is not None
