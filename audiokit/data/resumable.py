@@ -33,13 +33,16 @@ def item_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class SeededItems(Dataset):
-    """``dataset[index]`` for keys ``(epoch, index)``; inside a worker, torch, numpy and
-    Python RNGs are seeded from ``(seed, epoch, index)`` first. In the main process
+    """``dataset[index]`` for keys ``(epoch, index)`` (``dataset[(index, epoch)]`` with
+    ``with_epoch``: items that depend on the epoch themselves, as
+    :class:`~audiokit.data.segments.SegmentDataset`'s crops); inside a worker, torch, numpy
+    and Python RNGs are seeded from ``(seed, epoch, index)`` first. In the main process
     (``num_workers=0``) the global RNG runs on and is saved with the checkpoint instead."""
 
-    def __init__(self, dataset: Dataset, seed: int) -> None:
+    def __init__(self, dataset: Dataset, seed: int, *, with_epoch: bool = False) -> None:
         self.dataset = dataset
         self.seed = seed
+        self.with_epoch = with_epoch
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -51,7 +54,7 @@ class SeededItems(Dataset):
             torch.manual_seed(s)
             np.random.seed(s % 2**32)
             random.seed(s)
-        return self.dataset[index]
+        return self.dataset[(index, epoch) if self.with_epoch else index]
 
 
 class _Positioned:
@@ -89,7 +92,8 @@ class _StartOnFirstBatch:
 
 class ResumableDataLoader(DataLoader):
     """A DataLoader over :class:`SeededItems` with a batch sampler that has ``epoch`` and
-    ``iter_from(start)`` (:class:`audiokit.data.sampler.DurationBatchSampler`)."""
+    ``iter_from(start)`` (:class:`audiokit.data.sampler.DurationBatchSampler`,
+    :class:`audiokit.data.segments.SegmentBatchSampler`)."""
 
     def __init__(self, dataset: SeededItems, *, batch_sampler, seed: int = 0, **kwargs) -> None:
         super().__init__(dataset, batch_sampler=batch_sampler, **kwargs)

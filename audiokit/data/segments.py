@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -14,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from audiokit.data.collate import collate_audio
 from audiokit.data.dataset import AudioDataset
+from audiokit.data.resumable import ResumableDataLoader, SeededItems
 from audiokit.data.sampler import EpochFromLightning
 from audiokit.data.validate import screen_bad_audio
 
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 class SegmentDataset(Dataset):
     """Items ``{"id", "audio": [segment_samples]}``: a random crop of each utterance.
 
-    Indexed by ``(index, epoch)`` pairs (see :class:`SegmentBatchSampler`): the crop offset is
+    Indexed by ``(index, epoch)`` pairs (the training loader's
+    :class:`~audiokit.data.resumable.SeededItems` passes the epoch on): the crop offset is
     drawn from ``(seed, epoch, index)``, so a resumed run sees the same segments as an
     uninterrupted one, whatever the worker processes did before.
 
@@ -72,10 +75,14 @@ class SegmentDataset(Dataset):
         return {"id": item["id"], "audio": audio}
 
 
-class SegmentBatchSampler(EpochFromLightning, Sampler[list[tuple[int, int]]]):
-    """Shuffled fixed-size batches of ``(index, epoch)``; the last partial batch is dropped
-    (GAN statistics want equal batches). Over DDP ranks each rank takes every
-    ``num_replicas``-th batch of one shared shuffle, all ranks the same count."""
+class SegmentBatchSampler(EpochFromLightning, Sampler[list[int]]):
+    """Shuffled fixed-size batches of indices; the last partial batch is dropped (GAN
+    statistics want equal batches). Over DDP ranks each rank takes every
+    ``num_replicas``-th batch of one shared shuffle, all ranks the same count.
+
+    ``epoch`` (set by Lightning through ``set_epoch``) and ``iter_from(start)`` are what
+    :class:`~audiokit.data.resumable.ResumableDataLoader` needs to continue an epoch mid-way;
+    it hands the epoch to the dataset with each index."""
 
     def __init__(self, size: int, batch_size: int, *, seed: int = 0, num_replicas: int = 1,
                  rank: int = 0) -> None:
@@ -89,12 +96,16 @@ class SegmentBatchSampler(EpochFromLightning, Sampler[list[tuple[int, int]]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[list[int]]:
+        """This rank's batches of the current epoch from its ``start``-th on."""
         order = list(range(self.size))
         random.Random(f"{self.seed}-{self.epoch}").shuffle(order)
-        for b in range(len(self)):
+        for b in range(start, len(self)):
             first = (b * self.num_replicas + self.rank) * self.batch_size
-            yield [(i, self.epoch) for i in order[first : first + self.batch_size]]
+            yield order[first : first + self.batch_size]
 
     def __len__(self) -> int:
         return self.size // (self.batch_size * self.num_replicas)
@@ -149,13 +160,18 @@ class SegmentDataModule(pl.LightningDataModule):
             len(self.train_set), self.batch_size, seed=self.seed,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0)
-        return DataLoader(self.train_set, batch_sampler=sampler, collate_fn=collate_audio,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        # resumes mid-epoch where it stopped, with the same crops (audiokit/data/resumable.py)
+        return ResumableDataLoader(SeededItems(self.train_set, self.seed, with_epoch=True),
+                                   batch_sampler=sampler, seed=self.seed, collate_fn=collate_audio,
+                                   num_workers=self.num_workers,
+                                   persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        # every rank validates all utterances: metrics are averaged with sync_dist anyway
+        # every rank validates all utterances: metrics are averaged with sync_dist anyway;
+        # a generator of its own: starting validation draws nothing from the global RNG
         return DataLoader(self.valid_set, batch_size=1, collate_fn=collate_audio,
-                          num_workers=min(self.num_workers, 1))
+                          num_workers=min(self.num_workers, 1),
+                          generator=torch.Generator().manual_seed(self.seed))
 
 
 def crop_or_pad(x: torch.Tensor, length: int) -> torch.Tensor:
