@@ -190,3 +190,20 @@ def test_pretraining_task_ignores_labels_and_fixes_validation_masks() -> None:
     loss = task.training_step(batch, 0)
     loss.backward()
     assert task.model.encoder.patch_embed.weight.grad is not None
+
+
+def test_ast_mean_pool_reads_the_mean_patch_output_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    model = ASTClassifier(BINS, 3, **ENCODER, pool="mean").eval()
+    lens = torch.tensor([40, 13])
+    feats = torch.randn(2, 40, BINS)
+    with torch.no_grad():
+        batched = model(feats, lens)
+        alone = model(feats[1:, :13], lens[1:])
+        x, patch_lens = model.patch_input(feats[1:, :13], lens[1:])
+        out = model.encode(*model.embed(x, patch_lens))
+        by_hand = model.head(out[0, 1:].mean(0))  # 13 frames -> 4 x 4 patches, none padding
+    torch.testing.assert_close(batched[1], alone[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(alone[0], by_hand, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="pool"):
+        ASTClassifier(BINS, 3, **ENCODER, pool="max")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audiokit.utils.masking import lengths_to_mask
+from audiokit.utils.masking import lengths_to_mask, masked_mean
 
 
 def _num_patches(length: Tensor, patch: int, stride: int) -> Tensor:
@@ -135,6 +135,9 @@ class ASTClassifier(ASTEncoder):
         freeze: ``"none"`` trains everything; ``"all"`` freezes the encoder (only the head
             learns); an integer N freezes the patch and positional embeddings, the CLS token
             and the first N transformer blocks.
+        pool: what the head reads: ``"cls"`` (the CLS token's output) or ``"mean"`` (the mean
+            output over the utterance's patches; an MAE trains no CLS summary, so MAE
+            fine-tuning usually pools this way).
     """
 
     def __init__(
@@ -151,9 +154,13 @@ class ASTClassifier(ASTEncoder):
         max_frames: int = 256,
         pretrained: str | Path | None = None,
         freeze: str | int = "none",
+        pool: str = "cls",
     ) -> None:
         super().__init__(input_dim, patch_size, patch_stride, d_model, num_layers, num_heads,
                          ffn_dim, dropout, max_frames)
+        if pool not in ("cls", "mean"):
+            raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        self.pool = pool
         self.head = nn.Linear(d_model, num_classes)
         if pretrained is not None:
             self.load_encoder(pretrained)
@@ -203,4 +210,7 @@ class ASTClassifier(ASTEncoder):
         """``feats`` [B, T, F] (frames ``t >= lens[b]`` are padding), ``lens`` [B] -> [B, C]."""
         x, patch_lens = self.patch_input(feats, lens)
         tokens, padding = self.embed(x, patch_lens)
-        return self.head(self.encode(tokens, padding)[:, 0])
+        out = self.encode(tokens, padding)
+        if self.pool == "cls":
+            return self.head(out[:, 0])
+        return self.head(masked_mean(out[:, 1:], ~padding.unsqueeze(-1), dim=1))
