@@ -41,12 +41,15 @@ def test_masker_keeps_exact_share(mode: str, ratio: float) -> None:
     assert not (masked & padding).any()
 
 
-def test_time_masking_hides_whole_columns() -> None:
+def test_structured_masking_hides_whole_columns_or_rows() -> None:
     freq, time = 4, 10
-    padding = torch.zeros(1, freq * time, dtype=torch.bool)
+    padding = torch.zeros(500, freq * time, dtype=torch.bool)  # 500 draws: no lucky pass
     _, _, masked = PatchMasker(0.8, "time")(padding, freq)  # 8 of 10 columns exactly
-    columns = masked.view(freq, time)
-    assert columns.all(0).sum() == 8 and (~columns).all(0).sum() == 2
+    grid = masked.view(-1, freq, time)
+    assert (grid.all(1).sum(1) == 8).all() and ((~grid).all(1).sum(1) == 2).all()
+    _, _, masked = PatchMasker(0.75, "frequency")(padding, freq)  # 3 of 4 rows exactly
+    grid = masked.view(-1, freq, time)
+    assert (grid.all(2).sum(1) == 3).all() and ((~grid).all(2).sum(1) == 1).all()
 
 
 def test_encoder_sees_only_visible_patches() -> None:

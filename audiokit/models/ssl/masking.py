@@ -23,8 +23,8 @@ class PatchMasker(nn.Module):
     - ``time_frequency``: the larger of a column's and a row's score, so the visible patches
       lie where kept columns and kept rows cross.
 
-    A tiny per-patch term breaks ties inside a column or row at random. Padding patches always
-    rank last and are never visible.
+    Patches that share a score (a column, a row) are ordered at random among themselves, never
+    interleaved with another group's. Padding patches always rank last and are never visible.
     """
 
     def __init__(self, mask_ratio: float = 0.8, mode: str = "random") -> None:
@@ -42,20 +42,21 @@ class PatchMasker(nn.Module):
         return keep.clamp(min=1)
 
     def scores(self, batch: int, freq: int, time: int, device: torch.device,
-               generator: torch.Generator | None = None) -> Tensor:
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """(the structured score, a per-patch tie-breaker), each [B, freq * time]."""
         def draw(*shape: int) -> Tensor:
             return torch.rand(*shape, device=device, generator=generator)
 
-        tie = draw(batch, freq, time) * 1e-3
+        tie = draw(batch, freq, time)
         if self.mode == "random":
-            score = draw(batch, freq, time)
+            score = tie
         elif self.mode == "time":
-            score = draw(batch, 1, time).expand(-1, freq, -1) + tie
+            score = draw(batch, 1, time).expand(-1, freq, -1)
         elif self.mode == "frequency":
-            score = draw(batch, freq, 1).expand(-1, -1, time) + tie
+            score = draw(batch, freq, 1).expand(-1, -1, time)
         else:
-            score = torch.maximum(draw(batch, 1, time), draw(batch, freq, 1)) + tie
-        return score.reshape(batch, freq * time)
+            score = torch.maximum(draw(batch, 1, time), draw(batch, freq, 1))
+        return score.reshape(batch, freq * time), tie.reshape(batch, freq * time)
 
     def forward(self, padding: Tensor, freq: int,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -66,9 +67,12 @@ class PatchMasker(nn.Module):
         - ``masked`` [B, N]: True for the valid patches the encoder does not see.
         """
         batch, total = padding.shape
-        score = self.scores(batch, freq, total // freq, padding.device, generator)
+        score, tie = self.scores(batch, freq, total // freq, padding.device, generator)
         score = score.masked_fill(padding, float("inf"))
-        order = score.argsort(dim=1)
+        # By score, ties (a column's or row's patches) in random order: a stable sort by score
+        # of the patches shuffled by the tie-breaker. Groups never interleave.
+        order = tie.argsort(dim=1)
+        order = order.gather(1, score.gather(1, order).argsort(dim=1, stable=True))
         num_keep = self.num_visible((~padding).sum(1))
         width = int(num_keep.max())
         keep = order[:, :width]
