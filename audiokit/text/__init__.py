@@ -1,5 +1,7 @@
-"""Text for ASR: tokenizers (token lists) and text normalisation for scoring."""
+"""Text for ASR (tokenizers, normalisation for scoring) and for TTS (cleaners, characters or
+phonemes: :mod:`audiokit.text.tts_frontend`)."""
 
+from audiokit.text.cleaners import english_cleaner
 from audiokit.text.normalize import TextNormalizer
 from audiokit.text.tokenizer import (
     BLANK,
@@ -14,8 +16,10 @@ from audiokit.text.tokenizer import (
     tokenizer_from_spec,
     train_tokenizer,
 )
+from audiokit.text.tts_frontend import TextFrontend, UnknownSymbolsError
 
 __all__ = [
     "BLANK", "SOS_EOS", "SPACE", "UNK", "CharTokenizer", "SentencePieceTokenizer", "TextNormalizer",
     "Tokenizer", "WordTokenizer", "load_token_dir", "tokenizer_from_spec", "train_tokenizer",
+    "TextFrontend", "UnknownSymbolsError", "english_cleaner",
 ]
