@@ -39,6 +39,7 @@ class ASTEncoder(nn.Module):
         ffn_dim: int = 768,
         dropout: float = 0.1,
         max_frames: int = 256,
+        layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
         self.input_dim = input_dim
@@ -64,12 +65,13 @@ class ASTEncoder(nn.Module):
             ffn_dim,
             dropout,
             activation="gelu",
+            layer_norm_eps=layer_norm_eps,
             batch_first=True,
             norm_first=True,
         )
         # Nested tensors do not support pre-norm layers; disabling avoids a warning, not a speedup.
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
 
     def patch_input(self, feats: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         """``feats`` [B, T, F], ``lens`` [B] -> (zero-padded input [B, 1, F', T'] covered by
@@ -132,12 +134,15 @@ class ASTClassifier(ASTEncoder):
         pretrained: a ``model.pt`` of an Audio-MAE experiment (``audiokit.tasks.
             masked_pretraining``) whose encoder initialises everything but the head; read with
             :func:`audiokit.inference.loading.read_model_file` (weights only, allowlisted).
+            Or a published Audio-MAE checkpoint (facebookresearch/AudioMAE, timm ViT keys),
+            imported by :mod:`audiokit.models.ssl.audio_mae_import`.
         freeze: ``"none"`` trains everything; ``"all"`` freezes the encoder (only the head
             learns); an integer N freezes the patch and positional embeddings, the CLS token
             and the first N transformer blocks.
         pool: what the head reads: ``"cls"`` (the CLS token's output) or ``"mean"`` (the mean
             output over the utterance's patches; an MAE trains no CLS summary, so MAE
             fine-tuning usually pools this way).
+        layer_norm_eps: eps of every layer norm (published Audio-MAE models use 1e-6).
     """
 
     def __init__(
@@ -155,9 +160,10 @@ class ASTClassifier(ASTEncoder):
         pretrained: str | Path | None = None,
         freeze: str | int = "none",
         pool: str = "cls",
+        layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__(input_dim, patch_size, patch_stride, d_model, num_layers, num_heads,
-                         ffn_dim, dropout, max_frames)
+                         ffn_dim, dropout, max_frames, layer_norm_eps)
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         self.pool = pool
@@ -167,9 +173,15 @@ class ASTClassifier(ASTEncoder):
         self.freeze(freeze)
 
     def load_encoder(self, path: str | Path) -> None:
-        """Copy the encoder of an Audio-MAE ``model.pt`` into this model (not the head)."""
+        """Copy the encoder of an Audio-MAE ``model.pt`` (or a published Audio-MAE file) into
+        this model (not the head)."""
         from audiokit.inference.loading import read_model_file
+        from audiokit.models.ssl.audio_mae_import import load_audio_mae, read_audio_mae
 
+        published = read_audio_mae(path)
+        if published is not None:
+            load_audio_mae(self, path, published)
+            return
         state = read_model_file(path).get("state_dict")
         prefix = "model.encoder."
         if not isinstance(state, dict) or not any(k.startswith(prefix) for k in state):
