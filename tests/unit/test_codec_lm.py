@@ -226,3 +226,13 @@ def test_valle_ar_generates_codebook_zero_and_nar_fills_the_rest():
                              b["text_lens"][2:], b["prompt"][2:, :, :0], b["prompt_lens"][2:])
     batched = nar.stage_logits(1, full, lens, **conditions(b))
     torch.testing.assert_close(alone[0], batched[2, :2], atol=1e-4, rtol=1e-4)
+
+
+def test_an_empty_text_is_the_null_condition():
+    lm, b = small(condition="cross"), batch(6)
+    empty = torch.tensor([0, 2, 0])
+    logits, _ = lm(b["codes"], b["code_lens"], b["text"], empty)
+    null, _ = lm.drop_text(b["text"], empty, empty == 0)
+    expected, _ = lm(b["codes"], b["code_lens"], null, torch.tensor([1, 2, 1]))
+    assert torch.isfinite(logits).all()
+    torch.testing.assert_close(logits, expected)

@@ -115,6 +115,11 @@ class CodecLM(nn.Module):
         ``lens`` [B] and, for cross-attention, ``memory`` / ``memory_mask``."""
         if self.condition != "none" and text is None:
             text, text_lens = self.null_text(batch, device)
+        elif self.condition != "none" and bool((text_lens == 0).any()):
+            # an empty text is the null condition (cross-attention needs a key to look at)
+            if text.shape[1] == 0:
+                text = text.new_zeros(batch, 1)
+            text, text_lens = self.drop_text(text, text_lens, text_lens == 0)
         parts, out = [], {"memory": None, "memory_mask": None}
         if self.condition == "prefix":
             parts.append((self.text_embed(text), text_lens))
