@@ -29,7 +29,8 @@ class CodecLMTask(AudioTask):
         text_vocab: the characters the text condition is made of (None: no text).
     """
 
-    inference = ""  # generation is called from Python (audiokit.models.codec_lm.generate)
+    # audiokit-infer generates codes (and audio through a codec) for a data dir's text
+    inference = "audiokit.inference.codec_lm.CodecLMGenerator"
 
     def __init__(self, n_q: int, codebook_size: int, model: dict, optim: dict,
                  scheduler: dict | None = None, loss: dict | None = None,
