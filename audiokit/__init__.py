@@ -25,6 +25,7 @@ _EXPORTS = {
     "Diarizer": "audiokit.inference.diarization",
     "Codec": "audiokit.inference.codec",
     "Vocoder": "audiokit.inference.vocode",
+    "Text2Speech": "audiokit.inference.text2speech",
 }
 __all__ = ["__version__", *_EXPORTS]
 

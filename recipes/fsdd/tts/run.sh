@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Text-to-speech (Tacotron 2) on FSDD digit strings of one speaker (8 kHz), vocoded by a
+# vocoder exp dir of recipes/fsdd/voc (--vocoder-exp) or Griffin-Lim, judged by an ASR exp dir
+# (--asr-exp: WER of the synthesised audio beside the same ASR on the real recordings).
+# Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1 downloads FSDD.
+# Stage 1: train strings from the speaker's recordings of index 10-49, valid 5-9, test strings
+# of index 0-4 whose digit sequences never occur in training (audiokit.data.corpora.fsdd_tts).
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+source "$recipe_dir/../../../scripts/stages.sh"
+
+RECIPE_STAGES=(
+  "prepare one speaker's digit-string data dirs (from \$FSDD_ROOT, or download); NEW test sequences"
+  "train Tacotron 2"
+  "synthesise the test texts: wav files + wav.scp, attention_failures, rtf.json"
+  "score: attention failures; with --asr-exp, WER of synthesised and real test audio, RESULTS.md"
+)
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speaker train_count valid_count test_count vocoder_exp asr_exp seed"
+RECIPE_OPTIONS_USAGE="[--experiment tts/fsdd_tacotron2] [--speaker jackson] [--train-count 1000] [--test-count 300] [--vocoder-exp E] [--asr-exp E] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_HELP="--vocoder-exp names a vocoder exp dir (recipes/fsdd/voc) with the same log-mel; without it,
+Griffin-Lim. --asr-exp names an ASR exp dir (recipes/fsdd/asr); without it, no WER. Given
+--train-set/--valid-set/--test-sets (data dirs with text + wav.scp; test sets need only text),
+stage 1 only checks them."
+experiment=tts/fsdd_tacotron2
+data_dir="$recipe_dir/data"
+train_set="" valid_set="" test_sets=""
+speaker=jackson train_count=1000 valid_count=40 test_count=300
+vocoder_exp="" asr_exp="" seed=1
+
+parse_options "$@"
+exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}_${speaker}}"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
+require_distinct_test_names
+
+stage_prepare() {
+  if $own_data; then
+    "$(audiokit_python)" -m audiokit.data.corpora.fsdd_tts ${FSDD_ROOT:+--root "$FSDD_ROOT"} \
+      --out "$data_dir" --download-dir "$recipe_dir/downloads" --speaker "$speaker" \
+      --train-count "$train_count" --valid-count "$valid_count" --test-count "$test_count" --seed "$seed"
+  fi
+  audiokit-prep validate "$train_set" "$valid_set"
+}
+
+stage_train() {
+  require "$train_set/wav.scp" "run stage 1"
+  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
+    paths.valid_dir="$valid_set" seed="$seed" "${overrides[@]}"
+}
+
+stage_synthesise() {
+  require "$exp_dir/model.pt" "run stage 2"
+  local t
+  for t in $test_sets; do
+    audiokit-infer exp_dir="$exp_dir" data_dir="$t" output_dir="$exp_dir/synth/$(basename "$t")" \
+      ${vocoder_exp:+vocoder_exp_dir="$vocoder_exp"}
+  done
+}
+
+stage_score() {
+  local t name
+  for t in $test_sets; do
+    name=$(basename "$t")
+    require "$exp_dir/synth/$name/wav.scp" "run stage 3"
+    echo "$name: $(grep -c -v '^[^ ]* 0 ' "$exp_dir/synth/$name/attention_failures" || true) of" \
+      "$(wc -l < "$exp_dir/synth/$name/attention_failures") utterances with attention failures" \
+      "($exp_dir/synth/$name/attention_failures)"
+    if [ -z "$asr_exp" ]; then
+      echo "$name: no --asr-exp given: WER not measured"
+      continue
+    fi
+    audiokit-infer exp_dir="$asr_exp" data_dir="$exp_dir/synth/$name" output_dir="$exp_dir/asr/${name}_synth"
+    audiokit-score task=asr ref="$t/text" hyp="$exp_dir/asr/${name}_synth/text" exp_dir="$exp_dir" name="${name}_synth"
+    if [ -f "$t/wav.scp" ]; then  # the same ASR on the real recordings of the same texts
+      audiokit-infer exp_dir="$asr_exp" data_dir="$t" output_dir="$exp_dir/asr/${name}_real"
+      audiokit-score task=asr ref="$t/text" hyp="$exp_dir/asr/${name}_real/text" exp_dir="$exp_dir" name="${name}_real"
+    fi
+  done
+}
+
+run_stage 1 stage_prepare
+run_stage 2 stage_train
+run_stage 3 stage_synthesise
+run_stage 4 stage_score
+recipe_summary
