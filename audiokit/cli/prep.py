@@ -20,6 +20,9 @@
     audiokit-prep tokens --kind bpe --vocab-size 500 --text data/train/text --out data/token_list/bpe500
     audiokit-prep shards data/train --out data/shards/train   # WebDataset tar shards + shards.json
     audiokit-prep trials data/test -n 600                   # verification trials (half target)
+    audiokit-prep chorales --out data                        # Bach chorales (music21) -> MIDI, splits
+    audiokit-prep maestro --root $MAESTRO --out data         # MAESTRO MIDI lists by its CSV split
+    audiokit-prep music-tokens data/train data/valid data/test --token-dir data/events  # MIDI -> events
 """
 
 from __future__ import annotations
@@ -799,6 +802,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--downmix", action="store_true", help="average multi-channel audio")
     p.add_argument("--seed", type=int, default=0, help="utterance order shuffle")
     p.set_defaults(func=cmd_shards)
+
+    from audiokit.music.prep_cli import add_parsers as add_music_parsers  # chorales, maestro, ...
+
+    add_music_parsers(sub)
     return parser
 
 
