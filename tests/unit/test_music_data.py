@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from audiokit.data.music_datamodule import CropSampler, MusicDataModule, Transposer, windows
+from audiokit.data.music_datamodule import MusicDataModule, Transposer, windows
 from audiokit.music.events import EventConfig, write_token_dir
 from audiokit.text.tokenizer import tokenizer_from_spec
 
