@@ -11,6 +11,7 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only sep_step      # Conv-TasNet training step: eager vs compiled blocks
     python bench/run.py --only gan_step      # voc/fsdd_hifigan GAN training: batches (D + G step)/s
     python bench/run.py --only vocode        # vocoder RTF, batch 1 and batched; Griffin-Lim's
+    python bench/run.py --only codec_lm      # codec LM tokens/s; generation with/without KV cache
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
-           "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode", "codec")
+           "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode", "codec",
+           "codec_lm")
+# Benchmarks that are their own script in bench/ (each prints one JSON object last).
+SCRIPTS = {"codec_lm": "codec_lm.py"}
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
@@ -555,10 +559,13 @@ def main() -> None:
 
     results = {"env": collect()}
     for name in args.only or BENCHES:
-        proc = subprocess.run([sys.executable, __file__, "--one", name, "--trainer", args.trainer,
-                               "--asr-exp", str(args.asr_exp), "--device", args.device,
-                               *(f"--set={kv}" for kv in args.set)],
-                              capture_output=True, text=True)
+        if name in SCRIPTS:
+            command = [sys.executable, str(REPO / "bench" / SCRIPTS[name]), "--device", args.device]
+        else:
+            command = [sys.executable, __file__, "--one", name, "--trainer", args.trainer,
+                       "--asr-exp", str(args.asr_exp), "--device", args.device,
+                       *(f"--set={kv}" for kv in args.set)]
+        proc = subprocess.run(command, capture_output=True, text=True)
         if proc.returncode != 0:
             results[name] = {"error": proc.stderr.strip().splitlines()[-1:]}
         else:
