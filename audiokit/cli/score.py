@@ -51,12 +51,13 @@ from audiokit.text.normalize import TextNormalizer, collapse_whitespace
 from audiokit.utils import run_info
 from audiokit.utils.cli_args import parse_key_values
 from audiokit.utils.errors import cli_errors
+from audiokit.utils.results import SECTIONS as RESULTS_SECTIONS
 from audiokit.utils.results import write_results_md
 
 
 @dataclass
 class ScoreConfig:
-    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec
+    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec | music
     ref: str = "???"
     hyp: str = "???"
     exp_dir: str | None = None     # where scores/ and RESULTS.md go; None = print only
@@ -337,11 +338,32 @@ def _audio_headline(report: dict) -> str:
     return headline(report)
 
 
-DIR_TASKS = ("sep", "vocoder", "codec")  # ref and hyp are folders
+def score_music(cfg, out_dir: Path | None) -> dict:
+    """music: NLL per token and sample statistics (audiokit.music.score)."""
+    from audiokit.music.score import score_music as score
+
+    return score(cfg.ref, cfg.hyp, out_dir)
+
+
+def _music_headline(report: dict) -> str:
+    from audiokit.music.score import headline
+
+    return headline(report)
+
+
+def _music_section(report: dict) -> list[str]:
+    from audiokit.music.score import results_section
+
+    return results_section(report)
+
+
+RESULTS_SECTIONS.setdefault("music", _music_section)
+
+DIR_TASKS = ("sep", "vocoder", "codec", "music")  # ref and hyp are folders
 
 SCORERS = {"cls": score_classification, "asr": score_asr, "sep": score_separation,
            "vocoder": score_audio, "codec": score_audio,
-           "sv": score_verification, "diar": score_diarization}
+           "sv": score_verification, "diar": score_diarization, "music": score_music}
 
 # The line printed for each scored set.
 HEADLINES = {
@@ -357,6 +379,7 @@ HEADLINES = {
         + f" [scored region: {r.get('region', 'union')}]",
     "vocoder": _audio_headline,
     "codec": _audio_headline,
+    "music": _music_headline,
 }
 
 
@@ -373,6 +396,8 @@ figures. tasks, and what ref / hyp are:
   diar   rttm files                          DER, JER at each collar (+ per_recording.csv)
   vocoder, codec   data dir / infer output   PESQ, STOI, mel distance, SI-SNR (metrics=[...,visqol]),
                    folder (wav.scp)          WER with asr_exp_dir=A (+ per_utt.csv)
+  music  data dir / infer output folder      NLL per token (nll), sample statistics against
+         (nll and/or midi.scp)               the test pieces (midi.scp; + samples.md)
 
 With exp_dir=E it also writes E/scores/<name>/report.json (and the files above) and
 regenerates E/RESULTS.md from every scored set. Set AUDIOKIT_DEBUG=1 to see tracebacks.
