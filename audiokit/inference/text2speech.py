@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from audiokit.utils.errors import UserError
 
 LONG_TEXT_FACTOR = 1.5
 MIN_MAX_SYMBOLS = 20
+TTS_OPTIONS = {"max_symbols": None, "pause_seconds": 0.2, "on_bad_text": "error", "seed": 0}
 MIN_FRAMES = 4  # Griffin-Lim's inverse STFT needs a few frames
 # frontend settings that must agree between the TTS model and its vocoder
 FEATURE_KEYS = ("sample_rate", "n_mels", "win_ms", "hop_ms", "n_fft", "f_min", "f_max", "utterance_cmn")
@@ -71,16 +73,17 @@ class Text2Speech:
                  vocoder_exp_dir: str | None = None, tts: dict | None = None) -> None:
         self.task, self.sample_rate, self.device = task, sample_rate, device
         self.text = task.text
-        options = {"max_symbols": None, "pause_seconds": 0.2, "on_bad_text": "error", **(tts or {})}
-        unknown = sorted(set(options) - {"max_symbols", "pause_seconds", "on_bad_text"})
+        options = {**TTS_OPTIONS, **(tts or {})}
+        unknown = sorted(set(options) - set(TTS_OPTIONS))
         if unknown:
-            raise UserError(f"unknown tts option(s) {unknown}; known: max_symbols, pause_seconds, on_bad_text")
+            raise UserError(f"unknown tts option(s) {unknown}; known: {', '.join(TTS_OPTIONS)}")
         if options["on_bad_text"] not in ("error", "skip"):
             raise UserError(f"tts.on_bad_text must be error or skip, got {options['on_bad_text']!r}")
         longest = int(getattr(task, "max_text_symbols", 0) or 0)
         self.max_symbols = int(options["max_symbols"] or max(MIN_MAX_SYMBOLS, math.ceil(LONG_TEXT_FACTOR * longest)))
         self.pause_seconds = float(options["pause_seconds"])
         self.on_bad_text = options["on_bad_text"]
+        self.seed = int(options["seed"])
         self.vocoder_exp_dir = vocoder_exp_dir
         self._build_vocoder(vocoder_exp_dir)
 
@@ -130,6 +133,13 @@ class Text2Speech:
 
     @torch.inference_mode()
     def synthesize(self, text: str, utt: str = "text") -> Synthesis:
+        """The prenet's dropout (on at inference) draws from a generator seeded by ``seed``,
+        the utterance id and the text, so the same call gives the same audio."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(zlib.crc32(f"{self.seed} {utt} {text}".encode()))
+            return self._synthesize(text, utt)
+
+    def _synthesize(self, text: str, utt: str) -> Synthesis:
         feats, attentions, failures, pieces = [], [], [], self.pieces(text, utt)
         for piece in pieces:
             ids = torch.tensor(self.text.encode(piece, utt), device=self.device)

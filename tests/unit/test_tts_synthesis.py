@@ -85,3 +85,14 @@ def test_vocoder_exp_dir_with_other_features_is_refused(exp_dir, tmp_path):
 def test_tts_options_are_for_tts_experiments_only(exp_dir, tmp_path):
     with pytest.raises(UserError, match="unknown tts option"):
         Text2Speech.from_exp_dir(exp_dir, tts={"speed": 2})
+
+
+def test_same_call_same_audio(exp_dir):
+    """The prenet's dropout is on at inference; its draws are seeded, and the global RNG is left alone."""
+    tts = Text2Speech.from_exp_dir(exp_dir)
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    a, b = tts("three one"), tts("three one")
+    assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), state)
+    other = Text2Speech.from_exp_dir(exp_dir, tts={"seed": 1})("three one")
+    assert not torch.equal(a, other)
