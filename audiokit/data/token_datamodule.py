@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from audiokit.data.collate import pad_sequences
 from audiokit.data.datadir import DataDirError, read_kaldi_map
+from audiokit.data.resumable import ResumableDataLoader, SeededItems
 from audiokit.data.sampler import DurationBatchSampler
 
 log = logging.getLogger(__name__)
@@ -237,8 +238,13 @@ class CodecTokenDataModule(pl.LightningDataModule):
             max_batch_size=self.max_batch_size, shuffle=shuffle, seed=self.seed,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0)
+        workers = {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        if shuffle:  # training: resumes mid-epoch where it stopped (audiokit/data/resumable.py)
+            return ResumableDataLoader(SeededItems(dataset, self.seed), batch_sampler=sampler,
+                                       seed=self.seed, collate_fn=collate_codes, **workers)
+        # a generator of its own: starting validation draws nothing from the global RNG
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_codes,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          generator=torch.Generator().manual_seed(self.seed), **workers)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.train_set, shuffle=True)

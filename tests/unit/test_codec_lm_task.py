@@ -222,3 +222,34 @@ def test_experiment_builds_and_model_file_round_trips(experiment, token_dirs, tm
         expected = task(b)[0]
         torch.manual_seed(0)
         torch.testing.assert_close(loaded(b)[0], expected)
+
+
+def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(token_dirs, tmp_path):
+    """Two epochs in one go, or one epoch then resume=auto for the second: the same weights
+    (dropout and condition dropout draw from the RNG that ExactResume restores)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from audiokit.cli.train import CONF_DIR, train
+    from audiokit.inference.loading import read_model_file
+
+    def run(exp, epochs, resume="never"):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=[
+                "experiment=codec_lm/fsdd_delay", f"exp_dir={exp}", f"resume={resume}",
+                f"paths.train_dir={token_dirs[0]}", f"paths.valid_dir={token_dirs[1]}",
+                f"data.codebook_size={CARD}", "data.max_batch_frames=150", "model.d_model=32",
+                "model.ffn_dim=64", "model.num_layers=1", "model.cond_dropout=0.3",
+                "scheduler=none", f"trainer.max_epochs={epochs}",
+                "callbacks.progress=null"])
+        GlobalHydra.instance().clear()
+        train(cfg)
+        return read_model_file(exp / "model.pt")["state_dict"]
+
+    straight = run(tmp_path / "a", 2)
+    run(tmp_path / "b", 1)
+    resumed = run(tmp_path / "b", 2, resume="auto")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
