@@ -116,6 +116,8 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
     if num_frames is not None:
         end.fill_(num_frames)
     done = torch.zeros(b, dtype=torch.bool, device=device)
+    # steps that hold every code of frames < T, for each possible end frame T
+    needed = torch.tensor([pattern.num_steps(t) for t in range(limit + 2)], device=device)
     caches = [{} for _ in model.layers] if use_cache else None
     key_valid = torch.arange(width, device=device)[None] >= (width - pre["lens"])[:, None]
     start = torch.full((rows, model.n_q, 1), model.pad_id, dtype=torch.long, device=device)
@@ -156,9 +158,7 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
         steps[:, :, s] = tokens
         new_end = (end < 0) & open_[:, 0] & (tokens[:, 0] == model.eos_id)
         end = torch.where(new_end, f[0].expand_as(end), end)
-        for i in range(b):
-            if not done[i] and end[i] >= 0 and s + 1 >= pattern.num_steps(int(end[i])):
-                done[i] = True
+        done |= (end >= 0) & (s + 1 >= needed[end.clamp(min=0)])
         if done.all():
             break
     hit_max = [bool(not done[i]) for i in range(b)]
