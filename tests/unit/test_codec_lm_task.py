@@ -241,7 +241,8 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(token_di
                 f"paths.train_dir={token_dirs[0]}", f"paths.valid_dir={token_dirs[1]}",
                 f"data.codebook_size={CARD}", "data.max_batch_frames=150", "model.d_model=32",
                 "model.ffn_dim=64", "model.num_layers=1", "model.cond_dropout=0.3",
-                "scheduler=none", f"trainer.max_epochs={epochs}",
+                "scheduler.total_steps=40", "scheduler.warmup_steps=5",
+                f"trainer.max_epochs={epochs}",
                 "callbacks.progress=null"])
         GlobalHydra.instance().clear()
         train(cfg)
