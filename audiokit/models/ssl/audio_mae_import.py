@@ -16,8 +16,12 @@ How the two layouts differ, and why the mapping is exact:
 - timm adds ``pos_embed[:, 0]`` to the CLS token; the AST encoder's CLS token has no position,
   so the two are summed into ``cls_token``.
 - timm's fused ``attn.qkv`` (q, k, v stacked) is exactly ``nn.MultiheadAttention``'s
-  ``in_proj``. Audio-MAE's layer norms use eps 1e-6: build the encoder with
-  ``layer_norm_eps=1e-6`` to compute what the published model computes.
+  ``in_proj``.
+- A fine-tuned file's ``fc_norm`` becomes the encoder's final ``norm``: the published model
+  applies it after mean pooling, audiokit to every token (then ``pool: mean`` averages), so
+  pooled outputs differ slightly; the per-token outputs of a pretraining file are exact.
+- Audio-MAE's layer norms use eps 1e-6: build the encoder with ``layer_norm_eps=1e-6`` to
+  compute what the published model computes.
 
 Files are read with ``torch.load(weights_only=True)`` (classes a file names but audiokit does
 not allow, e.g. an ``argparse.Namespace`` of training args, become inert stand-ins).
