@@ -9,7 +9,13 @@ import torch
 from torchaudio.compliance import kaldi
 
 from audiokit.data.datadir import read_kaldi_map
-from audiokit.models.ssl.kmeans_targets import fit_kmeans, main, mfcc_features, write_targets
+from audiokit.models.ssl.kmeans_targets import (
+    fit_kmeans,
+    main,
+    mfcc_features,
+    ssl_layer_features,
+    write_targets,
+)
 
 SR = 8000
 
@@ -71,3 +77,21 @@ def test_targets_written_once_per_frame_and_reproducible(data_dir, tmp_path, cap
     assert "nothing to do" in capsys.readouterr().out
     with pytest.raises(RuntimeError, match="other settings"):
         write_targets(data_dir, tmp_path / "t1", clusters=3, seed=0)
+
+
+def test_targets_from_an_ssl_layer(data_dir, tmp_path):
+    """Iteration 2: cluster a layer of an SSL frontend (random FSDD-size MAE encoder here):
+    one label per encoder frame (80 ms patches), reproducible."""
+    import importlib.resources
+
+    yaml = importlib.resources.files("audiokit") / "conf/frontend/ssl_ast.yaml"
+    feats = ssl_layer_features(yaml, None, 2, SR)
+    torch.manual_seed(0)
+    out = [read_kaldi_map(write_targets(data_dir, tmp_path / f"s{i}", clusters=3, seed=0,
+                                        sample_rate=SR, features=feats, feature_name="layer2"))
+           for i in range(2)]
+    assert out[0] == out[1]
+    wavs = read_kaldi_map(data_dir / "wav.scp")
+    for utt, source in wavs.items():
+        frames = 1 + (sf.info(source).frames - 200) // 80  # log-mel frames at 8 kHz
+        assert len(out[0][utt].split()) == -(-(frames - 8) // 8) + 1  # 8-frame patches
