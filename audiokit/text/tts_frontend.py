@@ -11,8 +11,9 @@ which :meth:`encode` appends (the decoder knows where the text ends).
   plus any other character of the training text, so any English text encodes.
 - ``unit="phoneme"``: the phonemes ``gruut`` gives (offline, its English lexicon and rules; IPA,
   stress marks kept on the vowel) for the cleaned text, plus the punctuation; gruut speaks
-  numbers itself, but the cleaner has written them out before. The list holds the phonemes
-  of the training text and of the English alphabet's letter names (spelled-out words).
+  numbers itself, but the cleaner has written them out before. The list holds gruut-ipa's
+  phoneme inventory of the language (each with and without stress marks) and any other
+  phoneme of the training text.
 
 A symbol outside the list is an error that names the utterance and the symbols
 (:class:`UnknownSymbolsError`), never a silent drop.
@@ -54,6 +55,14 @@ def phonemes(text: str, lang: str = "en-us") -> tuple[str, ...]:
     return tuple(out)
 
 
+def language_phonemes(lang: str = "en-us") -> list[str]:
+    """gruut-ipa's phoneme inventory of ``lang``, each also with primary and secondary stress."""
+    import gruut_ipa
+
+    base = [p.text for p in gruut_ipa.Phonemes.from_language(lang).phonemes]
+    return [f"{mark}{p}" for p in base for mark in ("", "\u02c8", "\u02cc")]
+
+
 class TextFrontend:
     def __init__(self, unit: str, cleaner: str, tokens: list[str], lang: str = "en-us") -> None:
         if unit not in UNITS:
@@ -75,8 +84,7 @@ class TextFrontend:
         if unit == "char":
             symbols = set(CHARACTERS) - {" "}
         else:
-            symbols = {p for word in "a b c d e f g h i j k l m n o p q r s t u v w x y z".split()
-                       for p in probe.symbols(word)} | (set(PUNCTUATION) - {"'"})
+            symbols = set(language_phonemes(lang)) | (set(PUNCTUATION) - {"'"})
         for text in texts:
             symbols |= set(probe.symbols(text))
         symbols.discard(SPACE)

@@ -27,6 +27,9 @@ def test_phonemes_from_gruut():
     assert phonemes("three one four") == ("θ", "ɹ", "ˈi", SPACE, "w", "ˈʌ", "n", SPACE, "f", "ˈɔ", "ɹ")
     front = TextFrontend.build("phoneme", "english", ["three one four"])
     assert front.decode(front.encode("3, 1")) == "θ ɹ ˈi , | w ˈʌ n"
+    # the language's whole inventory is in the list: any English text encodes
+    pangram = "The quick brown fox jumps over the lazy dog, $5 at 4:30!"
+    assert front.unknown(pangram) == [] and len(front.encode(pangram)) > 40
 
 
 def test_unknown_symbols_name_the_utterance_and_symbols():
