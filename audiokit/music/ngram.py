@@ -13,7 +13,7 @@ all its mass down. The unigram level interpolates the same way with the uniform 
 over the vocabulary, so no token has probability zero.
 
     python -m audiokit.music.ngram --train data/train/events --valid data/valid/events \\
-        --test data/test/events --out exp/ngram [--orders 2,3,4,5,6,8,10] [--transpose 3]
+        --test data/test/events --out exp/ngram [--orders 2,3,4,5,6,8,10,12,16] [--transpose 3]
 
 picks the order (and discount) with the lowest valid NLL and writes ``OUT/infer/test/nll`` and
 ``nll.json`` in the format of ``audiokit-infer`` (``audiokit-score task=music`` reads them).
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--valid", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--orders", default="2,3,4,5,6,8,10")
+    p.add_argument("--orders", default="2,3,4,5,6,8,10,12,16")
     p.add_argument("--discounts", default="0.5,0.75,0.9")
     p.add_argument("--transpose", type=int, default=3, help="train on every shift in +-N (0: none)")
     p.add_argument("--vocab", help="tokens.txt of the token dir (default: tokens seen)")

@@ -21,7 +21,7 @@ experiment=music/chorales_relative
 data_dir="$recipe_dir/data"
 limit=""
 num_samples=20 temperature=1.0 top_k=0 sample_seed=0
-ngram_dir="" ngram_orders="2,3,4,5,6,8,10"
+ngram_dir="" ngram_orders="2,3,4,5,6,8,10,12,16"
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
