@@ -39,6 +39,12 @@ every utterance of the data dir D (wav.scp; segments optional) and writes into O
   diarization (diar)         rttm (no_speech lists recordings without speech)
   codec (codec)              codes/<utt>.npy, codes.scp, wav/<utt>.wav, wav.scp (decoded);
                              codec.mode=decode: wav.scp from D/codes.scp (a token data dir)
+  music LM (music)           nll, nll.json (D: events or midi.scp); with music.num_samples=N:
+                             samples/<id>.mid, midi.scp, events (audiokit.inference.music)
+  TTS (tts)                  wav/<utt>.wav, wav.scp, attention_failures, rtf.json (D needs
+                             only a text file; vocoder_exp_dir=V, else Griffin-Lim)
+  codec LM (codec_lm)        codes/<utt>.npy, codes.scp, hit_max (cut at codec_lm.max_frames);
+                             wav.scp with codec_lm.codec_exp_dir=C (audiokit.inference.codec_lm)
   any, with on_bad_audio=skip: skipped (the utterances left out, and why)
 
 examples:
@@ -51,8 +57,10 @@ examples:
   audiokit-infer exp_dir=exp/codec data_dir=tok output_dir=out codec.mode=decode
 
 options by kind: decoding.*, lm_exp_dir (ASR); cohort_dir (speaker); chunk_seconds (speaker,
-separation); diarization.* (diarization);
-codec.mode, codec.bandwidth (kbps) or codec.n_q (codec). Set AUDIOKIT_DEBUG=1 to see tracebacks.
+separation); diarization.* (diarization); vocoder_exp_dir, tts.* (TTS);
+codec.mode, codec.bandwidth (kbps) or codec.n_q (codec); music.num_samples, music.temperature,
+music.top_k, music.prompt_events, music.max_events, music.seed (music);
+codec_lm.* (codec LM). Set AUDIOKIT_DEBUG=1 to see tracebacks.
 """
 
 
@@ -73,17 +81,23 @@ class InferConfig:
                                         # separation: overlap-add chunk (default 8 s)
     diarization: dict = field(default_factory=dict)  # diarization: threshold, clustering, ...
     codec: dict = field(default_factory=dict)  # codec: mode (encode|decode), bandwidth, n_q
+    vocoder_exp_dir: str | None = None  # TTS: the vocoder experiment (default: Griffin-Lim)
+    tts: dict = field(default_factory=dict)  # TTS: max_symbols, pause_seconds, on_bad_text, seed
+    music: dict = field(default_factory=dict)  # music: num_samples, temperature, top_k, ...
+    codec_lm: dict = field(default_factory=dict)  # codec LM: codec_exp_dir, nar_exp_dir, ...
 
 
 # What each inference pipeline is, for messages ("this experiment is a classifier").
 KINDS = {"AudioClassifier": "a classifier", "Speech2Text": "an ASR model",
          "Transcriber": "a Whisper ASR model", "SpeakerEmbedder": "a speaker-embedding model",
          "Separator": "a separation/enhancement model", "EENDDiarizer": "a diarization model",
-         "PipelineDiarizer": "a diarization pipeline", "Codec": "a neural codec"}
+         "PipelineDiarizer": "a diarization pipeline", "Codec": "a neural codec", "Text2Speech": "a TTS model",
+         "MusicGenerator": "a music LM", "CodecLMGenerator": "a codec LM"}
 # Which option belongs to which experiments, for the same messages.
 OPTION_OWNERS = {"decoding": "ASR", "lm_exp_dir": "ASR", "cohort_dir": "speaker",
                  "chunk_seconds": "speaker and separation", "diarization": "diarization",
-                 "codec": "codec"}
+                 "codec": "codec", "vocoder_exp_dir": "TTS", "tts": "TTS", "music": "music",
+                 "codec_lm": "codec LM"}
 
 
 def check_exp_dir(exp_dir: str) -> None:
@@ -105,7 +119,7 @@ def check_data_dir(data_dir: str) -> None:
     path = Path(data_dir)
     if not path.exists():
         raise UserError(f"{data_dir}: no such data dir")
-    if not (path / "wav.scp").is_file() and not (path / "codes.scp").is_file():
+    if not any((path / f).is_file() for f in ("wav.scp", "codes.scp", "text", "events", "midi.scp")):
         raise UserError(f"{data_dir}: not a data dir (no wav.scp)")
 
 
@@ -128,7 +142,9 @@ def pipeline_options(cfg, pipeline_cls: type) -> dict:
     the experiments it is for."""
     options = {"decoding": dict(cfg.decoding), "lm_exp_dir": cfg.lm_exp_dir,
                "cohort_dir": cfg.cohort_dir, "chunk_seconds": cfg.chunk_seconds,
-               "diarization": dict(cfg.diarization), "codec": dict(cfg.codec)}
+               "diarization": dict(cfg.diarization), "codec": dict(cfg.codec),
+               "vocoder_exp_dir": cfg.vocoder_exp_dir, "tts": dict(cfg.tts),
+               "music": dict(cfg.music), "codec_lm": dict(cfg.codec_lm)}
     given = {k: v for k, v in options.items() if v}
     accepted = inspect.signature(pipeline_cls.__init__).parameters
     kind = KINDS.get(pipeline_cls.__name__, pipeline_cls.__name__)
@@ -180,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
                         "ASR experiment)")
     pipeline_cls = check_pipeline(task.inference, f"{cfg.exp_dir}: the task's inference")
     options = pipeline_options(cfg, pipeline_cls)
-    pipeline = pipeline_cls(task, int(train_cfg.data.sample_rate), cfg.device, **options)
+    # symbolic music data has no sample rate
+    pipeline = pipeline_cls(task, int(train_cfg.data.get("sample_rate") or 0), cfg.device, **options)
     downmix = cfg.downmix if cfg.downmix is not None else bool(train_cfg.data.get("downmix", False))
     skipped = pipeline.process_data_dir(
         cfg.data_dir, cfg.output_dir, max_batch_seconds=cfg.max_batch_seconds,

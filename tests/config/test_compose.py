@@ -40,8 +40,17 @@ OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw a
                 "hifigan_v1": "vocoder experiment (GAN task)",
                 "hifigan_v3": "vocoder experiment (GAN task)",
                 "wavernn": "vocoder experiment (GAN task, no discriminator)",
-                "audio_mae": "ssl experiment (masked pretraining task), own unit test"}
-FRONTENDS = [f for f in options("frontend") if f not in ("none", "whisper_logmel")]
+                "audio_mae": "ssl experiment (masked pretraining task), own unit test",
+                "codec_lm": "codec_lm experiments (codec LM task), own unit tests",
+                "codec_lm_nar": "codec_lm/fsdd_valle_nar (codec LM task), own unit tests",
+                "tacotron2": "tts experiment (TTS task), own unit test",
+                "tacotron2_small": "tts experiment (TTS task), own unit test",
+                "music_relative": "music experiment (music LM task), own unit test",
+                "music_vanilla": "music experiment (music LM task), own unit test"}
+# SSL frontends over base-size encoders (random here): tests/unit/test_ssl_features.py
+SSL_BASE_FRONTENDS = ("ssl_audio_mae", "ssl_beats", "ssl_hubert")
+FRONTENDS = [f for f in options("frontend")
+             if f not in ("none", "whisper_logmel", *SSL_BASE_FRONTENDS)]
 
 
 @pytest.fixture
@@ -70,6 +79,13 @@ def task_kwargs(experiment: str, digit_tokens, cfg=None) -> dict:
         return {"sample_rate": cfg.data.sample_rate}
     if experiment.startswith("diar/"):
         return {"sample_rate": cfg.data.sample_rate, "frame_shift": cfg.data.frame_shift}
+    if experiment.startswith("tts/"):  # the TTS data module builds the text front end
+        from audiokit.text.tts_frontend import TextFrontend
+
+        return {"text": TextFrontend.build("char", "english", ["three one four"]).spec()}
+    if experiment.startswith("codec_lm/"):  # the token datamodule reads the codec's codes
+        return {"n_q": 2, "codebook_size": cfg.data.codebook_size,
+                "text_vocab": list("0123456789")}
     return {"tokenizer": digit_tokens[1]}
 
 
