@@ -37,9 +37,11 @@ stage_prepare() {
 }
 
 stage_train() {
-  require "$exp_dir/cmvn.json" "run stage 2"
+  require "$train_set/wav.scp" "run stage 1"
+  local stats=null  # frontends without CMVN (SSL features) have no cmvn.json from stage 2
+  [ -f "$exp_dir/cmvn.json" ] && stats="$exp_dir/cmvn.json"
   audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
-    paths.valid_dir="$valid_set" paths.cmvn_stats="$exp_dir/cmvn.json" "${overrides[@]}"
+    paths.valid_dir="$valid_set" paths.cmvn_stats="$stats" "${overrides[@]}"
 }
 
 stage_infer() {
