@@ -12,6 +12,8 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only gan_step      # voc/fsdd_hifigan GAN training: batches (D + G step)/s
     python bench/run.py --only vocode        # vocoder RTF, batch 1 and batched; Griffin-Lim's
     python bench/run.py --only codec_lm      # codec LM tokens/s; generation with/without KV cache
+    python bench/run.py --only music         # Music Transformer vs vanilla: tokens/s, sampling
+    python bench/run.py --only ssl_pretrain  # Audio-MAE pretraining steps/s, peak RSS
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
            "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode", "codec",
-           "codec_lm")
-# Benchmarks that are their own script in bench/ (each prints one JSON object last).
-SCRIPTS = {"codec_lm": "codec_lm.py"}
+           "codec_lm", "music", "ssl_pretrain")
+# Benchmarks that are their own script in bench/ (each prints one JSON object last), and
+# whether the script takes --device.
+SCRIPTS = {"codec_lm": ("codec_lm.py", True), "music": ("music.py", True),
+           "ssl_pretrain": ("ssl.py", False)}
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.
@@ -560,7 +564,9 @@ def main() -> None:
     results = {"env": collect()}
     for name in args.only or BENCHES:
         if name in SCRIPTS:
-            command = [sys.executable, str(REPO / "bench" / SCRIPTS[name]), "--device", args.device]
+            script, takes_device = SCRIPTS[name]
+            command = [sys.executable, str(REPO / "bench" / script),
+                       *(["--device", args.device] if takes_device else [])]
         else:
             command = [sys.executable, __file__, "--one", name, "--trainer", args.trainer,
                        "--asr-exp", str(args.asr_exp), "--device", args.device,
