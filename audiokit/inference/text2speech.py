@@ -10,7 +10,7 @@ rate, mel filterbank, window, hop, normalisation): a mismatch is an error naming
 
 Text: cleaned and tokenised by the model's own text front end; an empty text or symbols
 outside its token list are errors naming the utterance. A text longer than
-``max_symbols`` (default: 1.5 x the longest training text, at least 20 symbols) is said
+``max_symbols`` (default: the longest training text times 1.5, at least 20 symbols) is said
 sentence by sentence (then clause by clause, then in runs of words), the pieces joined with
 ``pause_seconds`` of silence; a single word longer than the limit is refused. Each decoder
 run is bounded by the task's length guard, so no text loops forever.
