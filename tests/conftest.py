@@ -52,6 +52,18 @@ def write_wav(path: Path, seconds: float = 0.5, sample_rate: int = 8000, seed: i
     return path
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: a second intra-op thread only adds synchronisation (slow on a busy
+    machine). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_fsdd(fsdd_root, tmp_path_factory) -> Path:
     """FSDD data dirs from a few recordings per digit and speaker (real audio, seconds to build)."""

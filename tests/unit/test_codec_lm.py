@@ -17,13 +17,7 @@ from audiokit.models.codec_lm.lm import IGNORE
 K, CARD, VOCAB = 3, 12, 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: a second thread only adds synchronisation (slow on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(pattern="delay", condition="prefix", **kw) -> CodecLM:

@@ -21,12 +21,7 @@ K, CARD = 2, 16
 TINY = {"d_model": 32, "num_heads": 4, "ffn_dim": 64, "num_layers": 1, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _CodecTask(nn.Module):
