@@ -156,7 +156,7 @@ class CodecLMGenerator:
         if hit:
             (out / "hit_max").write_text("".join(f"{u}\n" for u in hit))
         seconds = time.perf_counter() - start
-        empty = [u for u in utts if np.load(codes_scp_out[u]).shape[1] == 0]
+        empty = [u for u in utts if np.load(codes_scp_out[u], allow_pickle=False).shape[1] == 0]
         (out / "empty").unlink(missing_ok=True)
         if empty:  # ended before its first frame: no audio to decode
             (out / "empty").write_text("".join(f"{u}\n" for u in empty))
@@ -176,7 +176,7 @@ class CodecLMGenerator:
         wav_scp = {}
         for utt, path in codes_scp.items():
             if utt not in empty:
-                wav = self.codec.decode(np.load(path).astype(np.int64), utt)
+                wav = self.codec.decode(np.load(path, allow_pickle=False).astype(np.int64), utt)
                 wav_scp[utt] = self.codec._write_wav(out / "wav", utt, wav)
         write_kaldi_map(out / "wav.scp", wav_scp)
 
