@@ -71,3 +71,17 @@ class ExactResume(pl.Callback):
         if self._loaded is not None:
             set_rng_states(self._loaded)
             self._loaded = None
+        finish_restart_on_epoch_boundary(trainer.fit_loop)
+
+
+def finish_restart_on_epoch_boundary(fit_loop) -> None:
+    """A checkpoint written on the last batch of an epoch (``on_train_batch_end``): on restore,
+    Lightning 2.6 closes that epoch (``FitLoop.reset``) but leaves the fit loop marked as
+    restarting mid-epoch, so the next epoch runs without being counted as started and without
+    its ``on_train_epoch_start`` hooks; a checkpoint taken in it then resumes that epoch from its
+    first batch. The next epoch is a fresh one: the fit loop's restart is over."""
+    epoch_loop = fit_loop.epoch_loop
+    if (fit_loop.restarted_mid_epoch and epoch_loop.restarted_on_train_batch_end
+            and epoch_loop.batch_progress.is_last_batch):
+        fit_loop.reset_restart_stage()
+        fit_loop._restarting = False  # not the setter: the epoch loop still restarts its counters
