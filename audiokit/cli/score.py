@@ -5,6 +5,7 @@
     audiokit-score task=sep ref=data/test hyp=E/infer/test exp_dir=E metrics=[si_snr,si_snri,sdri,pesq_nb,stoi]
     audiokit-score task=sv ref=data/test/trials hyp=E/infer/test/scores exp_dir=E
     audiokit-score task=diar ref=data/test/rttm hyp=E/infer/test/rttm exp_dir=E collars=[0.25,0]
+    audiokit-score task=tts ref=data/test hyp=E/synth/test exp_dir=E asr_exp_dir=A sv_exp_dir=S
 
 Prints the headline figures; with ``exp_dir`` also writes ``E/scores/<name>/`` (report.json,
 plots; for asr ``errors.txt``, the word alignments of every utterance with an error) and
@@ -36,6 +37,13 @@ or with ``missing=miss`` is scored as all missed. Without ``uem``, ``region`` is
 span of each recording: ``reference`` (default; the reference's first start to last end, as
 md-eval-22) or ``union`` (0 to the last end of either side, as dscore/pyannote: hypothesis
 speech after the reference ends is false alarm); report.json and RESULTS.md name it.
+
+tts (synthesised speech): ``ref`` is a data dir with ``text`` and ``wav.scp`` of real
+recordings of the same texts, ``hyp`` the folder ``audiokit-infer`` wrote for a TTS
+experiment. MCD with DTW, F0 RMSE and voicing error against the recordings, DNSMOS P.835 of
+synthesised and real audio (``metrics=[mcd,f0,dnsmos]``), WER/CER of both through
+``asr_exp_dir``, speaker similarity with ceiling and floor through ``sv_exp_dir``, attention
+failures and RTF: :mod:`audiokit.inference.tts_quality`.
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ from audiokit.utils.results import write_results_md
 
 @dataclass
 class ScoreConfig:
-    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec | music
+    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec | music | tts
     ref: str = "???"
     hyp: str = "???"
     exp_dir: str | None = None     # where scores/ and RESULTS.md go; None = print only
@@ -77,6 +85,8 @@ class ScoreConfig:
     region: str = "reference"      # diar, without uem: reference (md-eval) | union (dscore)
     # vocoder / codec: metrics= chooses among audiokit.inference.audio_quality.METRICS
     asr_exp_dir: str | None = None  # WER of original and resynthesised audio through this ASR
+    # tts: metrics= chooses among audiokit.inference.tts_quality.METRICS; asr_exp_dir as above
+    sv_exp_dir: str | None = None   # speaker similarity of synthesised to real audio
 
 
 def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
@@ -338,6 +348,22 @@ def _audio_headline(report: dict) -> str:
     return headline(report)
 
 
+def score_tts(cfg, out_dir: Path | None) -> dict:
+    """tts: synthesised speech against real recordings (audiokit.inference.tts_quality)."""
+    from audiokit.inference.tts_quality import score_tts as score
+
+    given = [str(m) for m in cfg.metrics]
+    metrics = None if given == ScoreConfig().metrics else given  # the sep default: ours instead
+    return score(cfg.ref, cfg.hyp, metrics, asr_exp_dir=cfg.asr_exp_dir,
+                 sv_exp_dir=cfg.sv_exp_dir, out_dir=out_dir, skip_invalid=cfg.skip_invalid)
+
+
+def _tts_headline(report: dict) -> str:
+    from audiokit.inference.tts_quality import headline
+
+    return headline(report)
+
+
 def score_music(cfg, out_dir: Path | None) -> dict:
     """music: NLL per token and sample statistics (audiokit.music.score)."""
     from audiokit.music.score import score_music as score
@@ -359,11 +385,12 @@ def _music_section(report: dict) -> list[str]:
 
 RESULTS_SECTIONS.setdefault("music", _music_section)
 
-DIR_TASKS = ("sep", "vocoder", "codec", "music")  # ref and hyp are folders
+DIR_TASKS = ("sep", "vocoder", "codec", "music", "tts")  # ref and hyp are folders
 
 SCORERS = {"cls": score_classification, "asr": score_asr, "sep": score_separation,
            "vocoder": score_audio, "codec": score_audio,
-           "sv": score_verification, "diar": score_diarization, "music": score_music}
+           "sv": score_verification, "diar": score_diarization, "music": score_music,
+           "tts": score_tts}
 
 # The line printed for each scored set.
 HEADLINES = {
@@ -380,6 +407,7 @@ HEADLINES = {
     "vocoder": _audio_headline,
     "codec": _audio_headline,
     "music": _music_headline,
+    "tts": _tts_headline,
 }
 
 
@@ -398,6 +426,9 @@ figures. tasks, and what ref / hyp are:
                    folder (wav.scp)          WER with asr_exp_dir=A (+ per_utt.csv)
   music  data dir / infer output folder      NLL per token (nll), sample statistics against
          (nll and/or midi.scp)               the test pieces (midi.scp; + samples.md)
+  tts    data dir of real recordings (text,  MCD (DTW), F0 RMSE, DNSMOS of both sides; WER/CER of
+         wav.scp) / TTS infer output folder  both with asr_exp_dir=A; speaker similarity with
+                                             sv_exp_dir=S; attention failures, RTF (+ per_utt.csv)
 
 With exp_dir=E it also writes E/scores/<name>/report.json (and the files above) and
 regenerates E/RESULTS.md from every scored set. Set AUDIOKIT_DEBUG=1 to see tracebacks.

@@ -114,8 +114,11 @@ def score_utterance(utt: str, ref: np.ndarray, est: np.ndarray, rate: int,
     return row, undefined
 
 
-def intelligibility(asr_exp_dir: str, ref_dir: Path, hyp_dir: Path, out_dir: Path | None) -> dict:
-    """WER of the original and the resynthesised audio through one ASR experiment."""
+def intelligibility(asr_exp_dir: str, ref_dir: Path, hyp_dir: Path, out_dir: Path | None,
+                    names: tuple[str, str] = ("original", "resynthesised")) -> dict:
+    """WER and CER of the reference audio (``ref_dir``) and the audio under test (``hyp_dir``)
+    through one ASR experiment, against ``ref_dir/text``; keys ``wer_<name>``, ``cer_<name>``,
+    ``num_utts_<name>`` for the two ``names`` (reference first) and ``wer_increase``."""
     import tempfile
 
     from audiokit.inference.speech2text import Speech2Text
@@ -128,15 +131,16 @@ def intelligibility(asr_exp_dir: str, ref_dir: Path, hyp_dir: Path, out_dir: Pat
     s2t = Speech2Text.from_exp_dir(asr_exp_dir)
     work = out_dir if out_dir is not None else Path(tempfile.mkdtemp())
     result = {"asr_exp_dir": str(asr_exp_dir)}
-    for name, data_dir in (("original", ref_dir), ("resynthesised", hyp_dir)):
+    for name, data_dir in zip(names, (ref_dir, hyp_dir), strict=True):
         s2t.process_data_dir(str(data_dir), str(work / f"asr_{name}"))
         hyp = read_kaldi_map(work / f"asr_{name}" / "text", allow_empty_value=True)
         utts = [u for u in text if u in hyp]
-        counts = total_counts(align_corpus([collapse_whitespace(text[u]) for u in utts],
-                                           [collapse_whitespace(hyp[u]) for u in utts], "word"))
-        result[f"wer_{name}"] = counts.rate
+        refs = [collapse_whitespace(text[u]) for u in utts]
+        hyps = [collapse_whitespace(hyp[u]) for u in utts]
+        result[f"wer_{name}"] = total_counts(align_corpus(refs, hyps, "word")).rate
+        result[f"cer_{name}"] = total_counts(align_corpus(refs, hyps, "char")).rate
         result[f"num_utts_{name}"] = len(utts)
-    result["wer_increase"] = result["wer_resynthesised"] - result["wer_original"]
+    result["wer_increase"] = result[f"wer_{names[1]}"] - result[f"wer_{names[0]}"]
     return result
 
 

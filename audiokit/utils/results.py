@@ -152,9 +152,16 @@ def _audio_quality_section(r: dict) -> list[str]:
     return results_section(r)
 
 
+def _tts_section(r: dict) -> list[str]:
+    from audiokit.inference.tts_quality import results_section
+
+    return results_section(r)
+
+
 SECTIONS = {"cls": _classification_section, "asr": _asr_section, "sep": _separation_section,
             "sv": _verification_section, "diar": _diarization_section,
-            "vocoder": _audio_quality_section, "codec": _audio_quality_section}
+            "vocoder": _audio_quality_section, "codec": _audio_quality_section,
+            "tts": _tts_section}
 
 
 def write_results_md(exp_dir: Path) -> Path:
