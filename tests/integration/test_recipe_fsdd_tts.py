@@ -1,6 +1,7 @@
 """recipes/fsdd/tts end to end on real FSDD audio with a tiny Tacotron 2 and a few steps:
 prepare (one speaker; test digit sequences never in training), train, synthesise through a
-vocoder exp dir (Griffin-Lim, same log-mel), score (attention failures; no ASR judge here)."""
+vocoder exp dir (Griffin-Lim, same log-mel), score (audiokit-score task=tts against the real
+recordings: MCD, F0, DNSMOS, attention failures, RTF; no ASR or SV judge here)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,18 @@ def test_tts_recipe_end_to_end(tmp_path, fsdd_root):
     assert sorted(scp) == sorted(test_text)
     assert json.loads((out / "rtf.json").read_text())["vocoder"] == str(vocoder)
     assert len((out / "attention_failures").read_text().splitlines()) == 3
-    assert "utterances with attention failures" in proc.stdout
+    # scored against the real recordings of the same strings
+    report = json.loads((exp / "scores" / "test" / "report.json").read_text())
+    assert report["task"] == "tts" and report["num_utts"] == 3
+    scored = report["counts"]["mcd"]
+    assert scored + len(report["undefined"].get("mcd", {})) == 3 and scored > 0
+    assert 0 < report["metrics"]["mcd"] < 100  # dB; a few training steps: far from the voice
+    assert 1 <= report["metrics"]["dnsmos_ovrl_real"] <= 5
+    assert report["attention_failures"]["num_utts"] == 3
+    assert report["rtf"] == json.loads((out / "rtf.json").read_text())
+    assert len((exp / "scores" / "test" / "per_utt.csv").read_text().splitlines()) == 1 + 3
+    assert "| MCD (dB, DTW, mel-cepstrum 1-24) |" in (exp / "RESULTS.md").read_text()
+    assert "audiokit-score test: MCD" in proc.stdout and "attention failures" in proc.stdout
     assert list((exp / "attention").glob("epoch*_*.png"))
     # the exp dir speaks any text in Python too
     wav = Text2Speech.from_exp_dir(exp)("nine 8 7")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Text-to-speech (Tacotron 2) on FSDD digit strings of one speaker (8 kHz), vocoded by a
-# vocoder exp dir of recipes/fsdd/voc (--vocoder-exp) or Griffin-Lim, judged by an ASR exp dir
-# (--asr-exp: WER of the synthesised audio beside the same ASR on the real recordings).
+# vocoder exp dir of recipes/fsdd/voc (--vocoder-exp) or Griffin-Lim, scored against the real
+# recordings of the same strings by audiokit-score task=tts (MCD, F0 RMSE, DNSMOS, attention
+# failures, RTF), judged by an ASR exp dir (--asr-exp: WER/CER of synthesised and real audio)
+# and a speaker-verification exp dir (--sv-exp: speaker similarity with ceiling and floor).
 # Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1 downloads FSDD.
 # Stage 1: train strings from the speaker's recordings of index 10-49, valid 5-9, test strings
 # of index 0-4 whose digit sequences never occur in training (audiokit.data.corpora.fsdd_tts).
@@ -12,19 +14,20 @@ RECIPE_STAGES=(
   "prepare one speaker's digit-string data dirs (from \$FSDD_ROOT, or download); NEW test sequences"
   "train Tacotron 2"
   "synthesise the test texts: wav files + wav.scp, attention_failures, rtf.json"
-  "score: attention failures; with --asr-exp, WER of synthesised and real test audio, RESULTS.md"
+  "score (audiokit-score task=tts): MCD, F0 RMSE, DNSMOS, attention failures, RTF; --asr-exp: WER; --sv-exp: speaker similarity; RESULTS.md"
 )
-RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speaker train_count valid_count test_count vocoder_exp asr_exp seed"
-RECIPE_OPTIONS_USAGE="[--experiment tts/fsdd_tacotron2] [--speaker jackson] [--train-count 1000] [--test-count 300] [--vocoder-exp E] [--asr-exp E] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speaker train_count valid_count test_count vocoder_exp asr_exp sv_exp seed"
+RECIPE_OPTIONS_USAGE="[--experiment tts/fsdd_tacotron2] [--speaker jackson] [--train-count 1000] [--test-count 300] [--vocoder-exp E] [--asr-exp E] [--sv-exp E] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
 RECIPE_HELP="--vocoder-exp names a vocoder exp dir (recipes/fsdd/voc) with the same log-mel; without it,
-Griffin-Lim. --asr-exp names an ASR exp dir (recipes/fsdd/asr); without it, no WER. Given
+Griffin-Lim. --asr-exp names an ASR exp dir (recipes/fsdd/asr); without it, no WER. --sv-exp
+names a speaker-verification exp dir (recipes/fsdd/sv); without it, no speaker similarity. Given
 --train-set/--valid-set/--test-sets (data dirs with text + wav.scp; test sets need only text),
 stage 1 only checks them."
 experiment=tts/fsdd_tacotron2
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets=""
 speaker=jackson train_count=1000 valid_count=40 test_count=300
-vocoder_exp="" asr_exp="" seed=1
+vocoder_exp="" asr_exp="" sv_exp="" seed=1
 
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}_${speaker}}"
@@ -60,18 +63,18 @@ stage_score() {
   for t in $test_sets; do
     name=$(basename "$t")
     require "$exp_dir/synth/$name/wav.scp" "run stage 3"
-    echo "$name: $(grep -c -v '^[^ ]* 0 ' "$exp_dir/synth/$name/attention_failures" || true) of" \
-      "$(wc -l < "$exp_dir/synth/$name/attention_failures") utterances with attention failures" \
-      "($exp_dir/synth/$name/attention_failures)"
-    if [ -z "$asr_exp" ]; then
-      echo "$name: no --asr-exp given: WER not measured"
+    if [ -f "$t/wav.scp" ]; then  # real recordings of the same texts: the references
+      audiokit-score task=tts ref="$t" hyp="$exp_dir/synth/$name" exp_dir="$exp_dir" name="$name" \
+        ${asr_exp:+asr_exp_dir="$asr_exp"} ${sv_exp:+sv_exp_dir="$sv_exp"}
       continue
     fi
-    audiokit-infer exp_dir="$asr_exp" data_dir="$exp_dir/synth/$name" output_dir="$exp_dir/asr/${name}_synth"
-    audiokit-score task=asr ref="$t/text" hyp="$exp_dir/asr/${name}_synth/text" exp_dir="$exp_dir" name="${name}_synth"
-    if [ -f "$t/wav.scp" ]; then  # the same ASR on the real recordings of the same texts
-      audiokit-infer exp_dir="$asr_exp" data_dir="$t" output_dir="$exp_dir/asr/${name}_real"
-      audiokit-score task=asr ref="$t/text" hyp="$exp_dir/asr/${name}_real/text" exp_dir="$exp_dir" name="${name}_real"
+    # a test set of text only: attention failures, and the WER of the synthesis alone
+    echo "$name: no real recordings ($t/wav.scp): no MCD, DNSMOS or similarity;" \
+      "$(grep -c -v '^[^ ]* 0 ' "$exp_dir/synth/$name/attention_failures" || true) of" \
+      "$(wc -l < "$exp_dir/synth/$name/attention_failures") utterances with attention failures"
+    if [ -n "$asr_exp" ]; then
+      audiokit-infer exp_dir="$asr_exp" data_dir="$exp_dir/synth/$name" output_dir="$exp_dir/asr/${name}_synth"
+      audiokit-score task=asr ref="$t/text" hyp="$exp_dir/asr/${name}_synth/text" exp_dir="$exp_dir" name="${name}_synth"
     fi
   done
 }
