@@ -47,6 +47,17 @@ every utterance of the data dir D (wav.scp; segments optional) and writes into O
                              wav.scp with codec_lm.codec_exp_dir=C (audiokit.inference.codec_lm)
   any, with on_bad_audio=skip: skipped (the utterances left out, and why)
 
+a run that stops part way (an error, a kill, a full disk) leaves O/infer_journal.jsonl: run
+the same command again and it continues where it stopped ("continuing in O: 900 of 1000
+utterances already done"), each utterance computed once, the outputs those of one
+uninterrupted run. Per-utterance files (wavs, codes) are written whole or not at all. A
+partial run of another exp_dir, model.pt, data dir or setting is refused, naming what differs:
+overwrite=true starts over (or use a fresh output_dir); device, num_workers, on_bad_audio
+and max_batch_seconds may change between the runs. A finished O (no journal left) is computed
+anew, as ESPnet's and NeMo's inference scripts do.
+  continues: classification, ASR (also Whisper), separation/enhancement, TTS, vocoder, codec
+  computed anew on every run: speaker, diarization, music LM, codec LM
+
 examples:
   audiokit-infer exp_dir=exp/fsdd_cnn data_dir=data/test output_dir=exp/fsdd_cnn/infer/test
   audiokit-infer exp_dir=exp/asr data_dir=data/test output_dir=out decoding.mode=ctc_greedy
@@ -60,7 +71,8 @@ options by kind: decoding.*, lm_exp_dir (ASR); cohort_dir (speaker); chunk_secon
 separation); diarization.* (diarization); vocoder_exp_dir, tts.* (TTS);
 codec.mode, codec.bandwidth (kbps) or codec.n_q (codec); music.num_samples, music.temperature,
 music.top_k, music.prompt_events, music.max_events, music.seed (music);
-codec_lm.* (codec LM). Set AUDIOKIT_DEBUG=1 to see tracebacks.
+codec_lm.* (codec LM); overwrite=true (any: start over instead of continuing a partial
+run). Set AUDIOKIT_DEBUG=1 to see tracebacks.
 """
 
 
@@ -85,6 +97,7 @@ class InferConfig:
     tts: dict = field(default_factory=dict)  # TTS: max_symbols, pause_seconds, on_bad_text, seed
     music: dict = field(default_factory=dict)  # music: num_samples, temperature, top_k, ...
     codec_lm: dict = field(default_factory=dict)  # codec LM: codec_exp_dir, nar_exp_dir, ...
+    overwrite: bool = False  # a partial run in output_dir: start over instead of continuing
 
 
 # What each inference pipeline is, for messages ("this experiment is a classifier").
@@ -180,6 +193,18 @@ def load_experiment(exp_dir: str, device: str):
                         "not a model exported by audiokit-train? copy or export it again") from None
 
 
+def open_progress(cfg, downmix: bool):
+    """The journal of ``output_dir`` (:mod:`audiokit.inference.progress`): a partial run of
+    the same experiment, data and settings is continued, one of anything else refused."""
+    from omegaconf import OmegaConf
+
+    from audiokit.inference.progress import InferenceProgress, fingerprint
+
+    settings = {**OmegaConf.to_container(cfg), "downmix": downmix}
+    run = fingerprint(cfg.exp_dir, cfg.data_dir, settings)
+    return InferenceProgress(cfg.output_dir, run, overwrite=cfg.overwrite)
+
+
 @cli_errors(PROG)
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_key_values(PROG, InferConfig, sys.argv[1:] if argv is None else argv, help=HELP)
@@ -199,9 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     # symbolic music data has no sample rate
     pipeline = pipeline_cls(task, int(train_cfg.data.get("sample_rate") or 0), cfg.device, **options)
     downmix = cfg.downmix if cfg.downmix is not None else bool(train_cfg.data.get("downmix", False))
+    resumable = {}
+    if "progress" in inspect.signature(pipeline.process_data_dir).parameters:
+        resumable["progress"] = open_progress(cfg, downmix)
     skipped = pipeline.process_data_dir(
         cfg.data_dir, cfg.output_dir, max_batch_seconds=cfg.max_batch_seconds,
-        num_workers=cfg.num_workers, on_bad_audio=cfg.on_bad_audio, downmix=downmix,
+        num_workers=cfg.num_workers, on_bad_audio=cfg.on_bad_audio, downmix=downmix, **resumable,
     )
     if skipped:
         print(f"audiokit-infer: skipped {len(skipped)} utterance(s) with bad audio "

@@ -15,11 +15,22 @@ from audiokit.data.validate import screen_bad_audio
 def inference_batches(
     data_dir: str, sample_rate: int, *, max_batch_seconds: float = 120.0,
     num_workers: int = 0, on_bad_audio: str = "error", downmix: bool = False,
+    progress=None,
 ) -> tuple[Iterator[dict], dict[str, str]]:
-    """(batches in duration order, {utt: reason} of utterances skipped for bad audio)."""
+    """(batches in duration order, {utt: reason} of utterances skipped for bad audio).
+
+    With ``progress`` (:class:`~audiokit.inference.progress.InferenceProgress`), utterances
+    it has done are left out of their batches (and never read), so the rest are batched as
+    in an uninterrupted run with the same ``max_batch_seconds``.
+    """
     skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
     dataset = AudioDataset(data_dir, sample_rate, exclude=skipped, downmix=downmix)
     sampler = DurationBatchSampler(dataset.durations, max_batch_seconds, shuffle=False)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_audio,
+    batches = list(sampler)
+    if progress is not None:
+        todo = set(progress.begin(list(dataset.utt_ids)))
+        batches = [kept for batch in batches
+                   if (kept := [i for i in batch if dataset.utt_ids[i] in todo])]
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_audio,
                         num_workers=num_workers)
     return iter(loader), skipped

@@ -9,6 +9,7 @@ import torch
 from audiokit.data.datadir import write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress
 from audiokit.inference.waveform import check_kind, prepare_waveform
 from audiokit.utils.errors import UserError
 
@@ -49,22 +50,24 @@ class AudioClassifier:
         post = self.posteriors(waveform[None], torch.tensor([waveform.shape[-1]]))
         return self.labels[int(post.argmax())]
 
-    def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
-        """Write ``output_dir/utt2label`` (and ``utt2posterior``: the winning class's
-        probability); returns the utterances skipped for bad audio, if allowed."""
-        batches, skipped = inference_batches(data_dir, self.sample_rate, **batch_options)
-        hyps: dict[str, str] = {}
-        confidence: dict[str, str] = {}
+    def process_data_dir(self, data_dir: str, output_dir: str, progress: InferenceProgress | None = None,
+                         **batch_options) -> dict[str, str]:
+        """Write ``utt2label`` and ``utt2posterior``; returns the utterances skipped for bad
+        audio. With ``progress`` (audiokit-infer's journal) a run that stopped part way
+        continues where it stopped."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
+        batches, skipped = inference_batches(data_dir, self.sample_rate, progress=progress,
+                                             **batch_options)
         for batch in batches:
             post = self.posteriors(batch["audio"], batch["audio_lens"], batch["ids"])
             best = post.argmax(-1)
-            for utt, k, p in zip(batch["ids"], best.tolist(), post.max(-1).values.tolist(), strict=False):
-                hyps[utt] = self.labels[k]
-                confidence[utt] = f"{p:.4f}"
+            progress.record({utt: [self.labels[k], f"{p:.4f}"] for utt, k, p in
+                             zip(batch["ids"], best.tolist(), post.max(-1).values.tolist(), strict=True)})
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_kaldi_map(out / "utt2label", hyps)
-        write_kaldi_map(out / "utt2posterior", confidence)
+        write_kaldi_map(out / "utt2label", {u: r[0] for u, r in progress.results.items()})
+        write_kaldi_map(out / "utt2posterior", {u: r[1] for u, r in progress.results.items()})
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped

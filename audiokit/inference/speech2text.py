@@ -20,6 +20,7 @@ from audiokit.data.datadir import write_kaldi_map
 from audiokit.decoding import JointBeamSearch, ctc_greedy, ctc_prefix_beam_search
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress
 from audiokit.inference.waveform import check_kind, prepare_waveform
 
 MODES = ("ctc_greedy", "ctc_beam", "attention", "joint")
@@ -110,23 +111,28 @@ class Speech2Text:
         waveform = prepare_waveform(waveform, self.sample_rate, sample_rate)
         return self.transcribe_batch(waveform[None], torch.tensor([waveform.shape[-1]]))[0][0].text
 
-    def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
+    def process_data_dir(self, data_dir: str, output_dir: str, progress: InferenceProgress | None = None,
+                         **batch_options) -> dict[str, str]:
         """Write ``output_dir/text`` (best hypothesis) and ``output_dir/nbest``
-        (``utt rank score text``) for any data dir; returns utterances skipped for bad audio."""
-        batches, skipped = inference_batches(data_dir, self.sample_rate, **batch_options)
-        best: dict[str, str] = {}
-        nbest_lines: list[str] = []
+        (``utt rank score text``) for any data dir; returns utterances skipped for bad audio.
+        With ``progress`` (audiokit-infer's journal) a run that stopped part way continues."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
+        batches, skipped = inference_batches(data_dir, self.sample_rate, progress=progress,
+                                             **batch_options)
         for batch in batches:
+            results = {}
             for utt, hyps in zip(batch["ids"], self.transcribe_batch(batch["audio"], batch["audio_lens"]),
                                  strict=True):
-                best[utt] = hyps[0].text
-                nbest_lines += [f"{utt} {rank} {h.score:.4f} {h.text}".rstrip()
-                                for rank, h in enumerate(hyps, start=1)]
+                results[utt] = {"text": hyps[0].text,
+                                "nbest": [f"{utt} {rank} {h.score:.4f} {h.text}".rstrip()
+                                          for rank, h in enumerate(hyps, start=1)]}
+            progress.record(results)
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_kaldi_map(out / "text", best)
-        (out / "nbest").write_text("".join(f"{line}\n" for line in sorted(nbest_lines)),
-                                   encoding="utf-8")
+        write_kaldi_map(out / "text", {u: r["text"] for u, r in progress.results.items()})
+        nbest_lines = sorted(line for r in progress.results.values() for line in r["nbest"])
+        (out / "nbest").write_text("".join(f"{line}\n" for line in nbest_lines), encoding="utf-8")
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped

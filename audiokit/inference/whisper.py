@@ -9,6 +9,7 @@ import torch
 from audiokit.data.datadir import write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress
 from audiokit.models.whisper.checkpoint import save_openai_checkpoint
 from audiokit.models.whisper.decoding import DecodingResult
 
@@ -44,24 +45,26 @@ class Transcriber:
         """Transcribe one mono waveform ``[T]`` sampled at ``self.sample_rate``."""
         return self.transcribe(waveform[None], torch.tensor([waveform.shape[-1]]))[0].text
 
-    def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
+    def process_data_dir(self, data_dir: str, output_dir: str, progress: InferenceProgress | None = None,
+                         **batch_options) -> dict[str, str]:
         """Write ``output_dir/text`` (and ``lang`` for a multilingual model); returns the
-        utterances skipped for bad audio, if allowed."""
-        batches, skipped = inference_batches(data_dir, self.sample_rate, **batch_options)
-        text: dict[str, str] = {}
-        lang: dict[str, str] = {}
+        utterances skipped for bad audio, if allowed. With ``progress`` (audiokit-infer's
+        journal) a run that stopped part way continues."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
+        batches, skipped = inference_batches(data_dir, self.sample_rate, progress=progress,
+                                             **batch_options)
         for batch in batches:
             results = self.transcribe(batch["audio"], batch["audio_lens"])
-            for utt, result in zip(batch["ids"], results, strict=True):
-                text[utt] = result.text
-                lang[utt] = result.language
+            progress.record({utt: [result.text, result.language]
+                             for utt, result in zip(batch["ids"], results, strict=True)})
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_kaldi_map(out / "text", text)
+        write_kaldi_map(out / "text", {u: r[0] for u, r in progress.results.items()})
         if len(self.task.vocab.languages) > 1:
-            write_kaldi_map(out / "lang", lang)
+            write_kaldi_map(out / "lang", {u: r[1] for u, r in progress.results.items()})
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped
 
     def export_openai_checkpoint(self, path: str | Path) -> Path:
