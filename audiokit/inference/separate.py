@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import soundfile as sf
 import torch
 
 from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDir, write_kaldi_map
 from audiokit.data.validate import screen_bad_audio
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress, write_wav
 from audiokit.inference.waveform import check_kind, prepare_waveform
 from audiokit.losses.pit import pit_from_pairwise, reorder_estimates
 from audiokit.losses.separation import pairwise_si_sdr
@@ -78,9 +78,13 @@ class Separator:
         return separate_chunked(self.task.model, mixture, self.chunk, self.chunk // 2).cpu()
 
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
-                         downmix: bool = False, **_batch_options) -> dict[str, str]:
-        """Write ``output_dir/wav/spkK/<utt>.wav`` (float, at the model's sample rate) and the
-        scp files; returns the utterances skipped for bad audio, if allowed."""
+                         downmix: bool = False, progress: InferenceProgress | None = None,
+                         **_batch_options) -> dict[str, str]:
+        """Write ``output_dir/wav/spkK/<utt>.wav`` (float, at the model's sample rate; each
+        written whole or not at all) and the scp files; returns the utterances skipped for bad
+        audio, if allowed. With ``progress`` (audiokit-infer's journal) a run that stopped
+        part way continues."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
         data = DataDir.load(data_dir)
         out = Path(output_dir)
@@ -88,21 +92,17 @@ class Separator:
         folders = [out / "wav" / f"spk{k + 1}" for k in range(num_sources)]
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
-        scps: list[dict[str, str]] = [{} for _ in range(num_sources)]
-        for utt in data.utt_ids:
-            if utt in skipped:
-                continue
+        for utt in progress.begin([u for u in data.utt_ids if u not in skipped]):
             source, start, end = data.audio_source(utt)
             mixture = load_audio(source, self.sample_rate, utt=utt, start=start, end=end,
                                  downmix=downmix)
-            for k, est in enumerate(self(mixture)):
-                path = folders[k] / f"{utt}.wav"
-                # FLOAT keeps the estimate's level: PCM would clip anything above full scale.
-                sf.write(path, est.numpy(), self.sample_rate, subtype="FLOAT")
-                scps[k][utt] = str(path.resolve())
+            paths = [write_wav(folders[k] / f"{utt}.wav", est.numpy(), self.sample_rate)
+                     for k, est in enumerate(self(mixture))]
+            progress.record({utt: paths}, files={utt: paths})
         names = ["wav.scp"] if num_sources == 1 else [f"spk{k + 1}.scp" for k in range(num_sources)]
-        for name, scp in zip(names, scps, strict=True):
-            write_kaldi_map(out / name, scp)
+        for k, name in enumerate(names):
+            write_kaldi_map(out / name, {u: paths[k] for u, paths in progress.results.items()})
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped
