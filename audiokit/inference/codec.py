@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDir, DataDirError, read_kaldi_map, write_kaldi_map
 from audiokit.data.validate import screen_bad_audio
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress, save_npy, write_wav
 
 # Files of the input data dir that stay true of the coded audio (same utterances, speakers).
 CARRIED_FILES = ("text", "utt2spk", "spk2utt", "utt2dur", "utt2label")
@@ -121,34 +121,33 @@ class Codec:
 
     # ---- data dirs ---------------------------------------------------------------------
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
-                         downmix: bool = False, **_batch_options) -> dict[str, str]:
+                         downmix: bool = False, progress: InferenceProgress | None = None,
+                         **_batch_options) -> dict[str, str]:
+        """Encode (or, with ``codec.mode=decode``, decode) a data dir; with ``progress``
+        (audiokit-infer's journal) a run that stopped part way continues."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         if self.mode == "decode":
-            self.decode_data_dir(data_dir, output_dir)
+            self.decode_data_dir(data_dir, output_dir, progress=progress)
             return {}
         return self.encode_data_dir(data_dir, output_dir, on_bad_audio=on_bad_audio,
-                                    downmix=downmix)
+                                    downmix=downmix, progress=progress)
 
     def _write_wav(self, folder: Path, utt: str, wav: torch.Tensor) -> str:
-        path = folder / f"{utt}.wav"
-        # FLOAT keeps the level: PCM would clip anything above full scale.
-        sf.write(path, wav.numpy(), self.sample_rate, subtype="FLOAT")
-        return str(path.resolve())
+        return write_wav(folder / f"{utt}.wav", wav.numpy(), self.sample_rate)
 
     def encode_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
-                        downmix: bool = False) -> dict[str, str]:
+                        downmix: bool = False, progress: InferenceProgress | None = None) -> dict[str, str]:
         """Write ``O/codes/<utt>.npy`` + ``O/codes.scp`` and ``O/wav/<utt>.wav`` + ``O/wav.scp``
         (the decoded audio, cut to the input's length) and ``O/rtf.json`` (encode and decode
-        real-time factors, batch 1, file I/O excluded); returns the utterances skipped."""
+        real-time factors, batch 1, file I/O excluded); returns the utterances skipped. Each
+        file is written whole or not at all."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
         data = DataDir.load(data_dir)
         out = Path(output_dir)
         (out / "codes").mkdir(parents=True, exist_ok=True)
         (out / "wav").mkdir(parents=True, exist_ok=True)
-        codes_scp, wav_scp = {}, {}
-        encode_s = decode_s = audio_s = 0.0
-        for utt in data.utt_ids:
-            if utt in skipped:
-                continue
+        for utt in progress.begin([u for u in data.utt_ids if u not in skipped]):
             source, start, end = data.audio_source(utt)
             wav = load_audio(source, self.sample_rate, utt=utt, start=start, end=end,
                              downmix=downmix)
@@ -156,35 +155,42 @@ class Codec:
             codes = self.encode(wav)
             t1 = time.perf_counter()
             decoded = self.decode(codes, utt)[: len(wav)]
-            encode_s, decode_s = encode_s + t1 - t0, decode_s + time.perf_counter() - t1
-            audio_s += len(wav) / self.sample_rate
-            path = out / "codes" / f"{utt}.npy"
-            np.save(path, codes.numpy().astype(np.int16))   # 16 bits hold codebooks <= 32768
-            codes_scp[utt] = str(path.resolve())
-            wav_scp[utt] = self._write_wav(out / "wav", utt, decoded)
-        write_kaldi_map(out / "codes.scp", codes_scp)
-        write_kaldi_map(out / "wav.scp", wav_scp)
-        audio_s = max(audio_s, 1e-9)
+            t2 = time.perf_counter()
+            # 16 bits hold codebooks <= 32768
+            codes_path = save_npy(out / "codes" / f"{utt}.npy", codes.numpy().astype(np.int16))
+            wav_path = self._write_wav(out / "wav", utt, decoded)
+            progress.record({utt: [codes_path, wav_path, t1 - t0, t2 - t1, len(wav) / self.sample_rate]},
+                            files={utt: [codes_path, wav_path]})
+        results = progress.results
+        write_kaldi_map(out / "codes.scp", {u: r[0] for u, r in results.items()})
+        write_kaldi_map(out / "wav.scp", {u: r[1] for u, r in results.items()})
+        encode_s = sum(r[2] for r in results.values())
+        decode_s = sum(r[3] for r in results.values())
+        audio_s = max(sum(r[4] for r in results.values()), 1e-9)
         rtf = {"rtf": (encode_s + decode_s) / audio_s, "encode_rtf": encode_s / audio_s,
                "decode_rtf": decode_s / audio_s, "audio_seconds": round(audio_s, 3),
-               "num_utts": len(codes_scp), "batch_size": 1, "device": self.device,
+               "num_utts": len(results), "batch_size": 1, "device": self.device,
                "threads": torch.get_num_threads(), "n_q": self.n_q, "bitrate_bps": self.bitrate}
         (out / "rtf.json").write_text(json.dumps(rtf, indent=2) + "\n")
         self._carry_files(Path(data_dir), out, skipped)
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped
 
-    def decode_data_dir(self, data_dir: str, output_dir: str) -> None:
+    def decode_data_dir(self, data_dir: str, output_dir: str,
+                        progress: InferenceProgress | None = None) -> None:
         """``O/wav.scp`` + ``O/wav/<utt>.wav`` decoded from ``data_dir/codes.scp``."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         src = Path(data_dir)
         if not (src / "codes.scp").is_file():
             raise DataDirError(f"{src}: no codes.scp to decode (codec.mode=decode reads a token "
                                "data dir written by audiokit-infer with a codec exp dir)")
         out = Path(output_dir)
         (out / "wav").mkdir(parents=True, exist_ok=True)
-        wav_scp = {}
-        for utt, path in read_kaldi_map(src / "codes.scp").items():
+        codes_scp = read_kaldi_map(src / "codes.scp")
+        for utt in progress.begin(list(codes_scp)):
+            path = codes_scp[utt]
             try:
                 codes = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as e:
@@ -193,10 +199,12 @@ class Codec:
                 wav = self.decode(codes, utt)
             except ValueError as e:
                 raise DataDirError(f"{e} ({path})") from None
-            wav_scp[utt] = self._write_wav(out / "wav", utt, wav)
-        write_kaldi_map(out / "wav.scp", wav_scp)
+            wav_path = self._write_wav(out / "wav", utt, wav)
+            progress.record({utt: wav_path}, files={utt: [wav_path]})
+        write_kaldi_map(out / "wav.scp", progress.results)
         if src.resolve() != out.resolve():
             self._carry_files(src, out, {})
+        progress.finish()
 
     @staticmethod
     def _carry_files(src: Path, out: Path, skipped: dict[str, str]) -> None:

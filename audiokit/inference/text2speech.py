@@ -31,11 +31,11 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import soundfile as sf
 import torch
 
 from audiokit.data.datadir import read_kaldi_map, write_kaldi_map
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress, write_wav
 from audiokit.inference.waveform import check_kind
 from audiokit.models.tts.attention_failures import AttentionFailures, detect_attention_failures
 from audiokit.text.tts_frontend import split_text
@@ -167,7 +167,12 @@ class Text2Speech:
             raise UserError(str(e)) from None
 
     # -- a data dir -----------------------------------------------------------------------
-    def process_data_dir(self, data_dir: str, output_dir: str, **_options) -> dict[str, str]:
+    def process_data_dir(self, data_dir: str, output_dir: str, progress: InferenceProgress | None = None,
+                         **_options) -> dict[str, str]:
+        """Speak ``data_dir/text`` into ``output_dir`` (see the module's docstring); each wav
+        is written whole or not at all. With ``progress`` (audiokit-infer's journal) a run that
+        stopped part way continues; rtf.json then sums the compute time of both runs."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         text_file = Path(data_dir) / "text"
         if not text_file.is_file():
             raise UserError(f"{data_dir}: no text file (a TTS experiment speaks D/text)")
@@ -184,19 +189,20 @@ class Text2Speech:
                             f"leaves them out):\n  {listed}")
         out = Path(output_dir)
         (out / "wav").mkdir(parents=True, exist_ok=True)
-        scp, fails, compute, seconds = {}, {}, 0.0, 0.0
-        for utt, t in texts.items():
-            if utt in bad:
-                continue
+        for utt in progress.begin([u for u in texts if u not in bad]):
             start = time.perf_counter()
-            result = self.synthesize(t, utt)
-            compute += time.perf_counter() - start
-            seconds += result.audio.numel() / self.sample_rate
-            path = out / "wav" / f"{utt}.wav"
-            sf.write(path, result.audio.clamp(-1, 1).numpy(), self.sample_rate, subtype="FLOAT")
-            scp[utt] = str(path.resolve())
+            result = self.synthesize(texts[utt], utt)
+            compute = time.perf_counter() - start
+            path = write_wav(out / "wav" / f"{utt}.wav", result.audio.clamp(-1, 1).numpy(),
+                             self.sample_rate)
             names = sorted({n for f in result.failures for n in f.names()})
-            fails[utt] = f"{result.failed_pieces} {','.join(names) or '-'}"
+            progress.record({utt: [path, f"{result.failed_pieces} {','.join(names) or '-'}", compute,
+                                   result.audio.numel() / self.sample_rate]}, files={utt: [path]})
+        results = progress.results
+        scp = {u: r[0] for u, r in results.items()}
+        fails = {u: r[1] for u, r in results.items()}
+        compute = sum(r[2] for r in results.values())
+        seconds = sum(r[3] for r in results.values())
         write_kaldi_map(out / "wav.scp", scp)
         write_kaldi_map(out / "attention_failures", fails)
         failed = sum(1 for v in fails.values() if not v.startswith("0 "))
@@ -209,4 +215,5 @@ class Text2Speech:
               f"{failed} (listed in {out}/attention_failures)")
         if bad:
             write_kaldi_map(out / "skipped", bad)
+        progress.finish()
         return bad

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from pathlib import Path
 
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
@@ -30,6 +30,7 @@ from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDir, write_kaldi_map
 from audiokit.data.validate import screen_bad_audio
 from audiokit.inference.loading import MODEL_FILE, load_task
+from audiokit.inference.progress import InferenceProgress, write_wav
 from audiokit.utils import run_info
 
 
@@ -71,34 +72,42 @@ class Vocoder:
         return F.pad(out, (0, waveform.numel() - out.numel()))
 
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
-                         downmix: bool = False, **_batch_options) -> dict[str, str]:
-        """Write ``output_dir/wav/<utt>.wav`` (float, the model's sample rate) and ``wav.scp``;
-        returns the utterances skipped for bad audio, if allowed."""
+                         downmix: bool = False, progress: InferenceProgress | None = None,
+                         **_batch_options) -> dict[str, str]:
+        """Write ``output_dir/wav/<utt>.wav`` (float, the model's sample rate; each written
+        whole or not at all) and ``wav.scp``; returns the utterances skipped for bad audio, if
+        allowed. With ``progress`` (audiokit-infer's journal) a run that stopped part way
+        continues; rtf.json then sums the compute time of both runs."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
         data = DataDir.load(data_dir)
         out = Path(output_dir)
         (out / "wav").mkdir(parents=True, exist_ok=True)
-        scp, compute, audio_seconds = {}, 0.0, 0.0
-        for utt in data.utt_ids:
-            if utt in skipped:
-                continue
+        for utt in progress.begin([u for u in data.utt_ids if u not in skipped]):
             source, start, end = data.audio_source(utt)
             wav = load_audio(source, self.sample_rate, utt=utt, start=start, end=end, downmix=downmix)
-            path = out / "wav" / f"{utt}.wav"
             start_time = time.perf_counter()
-            resynth = self.copy_synthesis(wav)
-            compute += time.perf_counter() - start_time
-            audio_seconds += wav.numel() / self.sample_rate
-            sf.write(path, resynth.numpy(), self.sample_rate, subtype="FLOAT")
-            scp[utt] = str(path.resolve())
-        write_kaldi_map(out / "wav.scp", scp)
+            # seeded by the utterance (Griffin-Lim starts from random phases): its audio does
+            # not depend on what came before it, so a continued run writes what one run would
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(zlib.crc32(utt.encode()))
+                resynth = self.copy_synthesis(wav)
+            compute = time.perf_counter() - start_time
+            path = write_wav(out / "wav" / f"{utt}.wav", resynth.numpy(), self.sample_rate)
+            progress.record({utt: [path, compute, wav.numel() / self.sample_rate]},
+                            files={utt: [path]})
+        results = progress.results
+        write_kaldi_map(out / "wav.scp", {u: r[0] for u, r in results.items()})
+        compute = sum(r[1] for r in results.values())
+        audio_seconds = sum(r[2] for r in results.values())
         # features + vocoding, one utterance at a time (batch 1), file I/O excluded
         rtf = {"rtf": compute / max(audio_seconds, 1e-9), "compute_seconds": round(compute, 3),
-               "audio_seconds": round(audio_seconds, 3), "num_utts": len(scp), "batch_size": 1,
+               "audio_seconds": round(audio_seconds, 3), "num_utts": len(results), "batch_size": 1,
                "device": self.device, "threads": torch.get_num_threads()}
         (out / "rtf.json").write_text(json.dumps(rtf, indent=2) + "\n")
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped
 
 
