@@ -37,6 +37,7 @@ import torch
 from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDirError, read_kaldi_map, write_kaldi_map
 from audiokit.data.token_datamodule import load_codes
+from audiokit.inference.progress import save_npy
 from audiokit.models.codec_lm import CodecNAR, generate
 from audiokit.utils.errors import UserError
 
@@ -144,9 +145,8 @@ class CodecLMGenerator:
             chunk = utts[i: i + bs]
             generated = self._generate(chunk, texts, prompts, g)
             for utt, codes, cut in zip(chunk, generated.codes, generated.hit_max, strict=True):
-                path = out / "codes" / f"{utt}.npy"
-                np.save(path, codes.cpu().numpy().astype(np.int16))
-                codes_scp_out[utt] = str(path.resolve())
+                codes_scp_out[utt] = save_npy(out / "codes" / f"{utt}.npy",
+                                              codes.cpu().numpy().astype(np.int16))
                 if cut:
                     hit.append(utt)
         write_kaldi_map(out / "codes.scp", codes_scp_out)

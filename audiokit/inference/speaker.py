@@ -11,6 +11,7 @@ from audiokit.data.audio import audio_duration
 from audiokit.data.datadir import DataDir, DataDirError, write_kaldi_map
 from audiokit.inference.batches import inference_batches
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress
 from audiokit.inference.scoring import (
     as_norm_trials,
     cosine_scores,
@@ -83,20 +84,25 @@ class SpeakerEmbedder:
                                f"embedding: {listed} (on_bad_audio=skip leaves them out)")
         return short
 
-    def embed_data_dir(self, data_dir: str, **batch_options) -> tuple[dict, dict]:
-        """({utt: embedding}, {utt: why skipped})."""
+    def embed_data_dir(self, data_dir: str, progress: InferenceProgress | None = None,
+                       **batch_options) -> tuple[dict, dict]:
+        """({utt: embedding}, {utt: why skipped}); with ``progress`` (audiokit-infer's
+        journal) the embeddings of a run that stopped part way are kept, the rest computed."""
         short = self._too_short(data_dir, batch_options.get("on_bad_audio", "error"))
-        batches, skipped = inference_batches(data_dir, self.sample_rate, **batch_options)
-        embeddings = {}
+        progress = progress or InferenceProgress.memory_only(data_dir)
+        batches, skipped = inference_batches(data_dir, self.sample_rate, progress=progress,
+                                             **batch_options)
         for batch in batches:
             keep = [i for i, u in enumerate(batch["ids"]) if u not in short]
             if keep:
                 emb = self.embed_batch(batch["audio"][keep], batch["audio_lens"][keep])
-                embeddings.update(zip([batch["ids"][i] for i in keep], emb, strict=True))
+                progress.record({batch["ids"][i]: row.tolist() for i, row in zip(keep, emb, strict=True)})
+        embeddings = {u: np.asarray(v, dtype=np.float32) for u, v in progress.results.items()}
         return embeddings, skipped | short
 
-    def process_data_dir(self, data_dir: str, output_dir: str, **batch_options) -> dict[str, str]:
-        embeddings, skipped = self.embed_data_dir(data_dir, **batch_options)
+    def process_data_dir(self, data_dir: str, output_dir: str, progress: InferenceProgress | None = None,
+                         **batch_options) -> dict[str, str]:
+        embeddings, skipped = self.embed_data_dir(data_dir, progress, **batch_options)
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_embeddings(out / "embeddings.npz", embeddings)
@@ -114,4 +120,6 @@ class SpeakerEmbedder:
             write_scores(out / "scores", trials, scores)
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        if progress is not None:
+            progress.finish()
         return skipped

@@ -238,6 +238,31 @@ def test_asr_continues_with_the_same_text_and_nbest(tmp_path, monkeypatch, capsy
     assert len((out / "text").read_text().splitlines()) == 7
 
 
+def test_speaker_embeddings_and_scores_continue(tmp_path, monkeypatch, capsys):
+    from test_speaker_pipeline import build_task
+
+    from audiokit.inference.speaker import SpeakerEmbedder
+    from audiokit.inference.trials import read_embeddings
+
+    torch.manual_seed(0)
+    exp = save_exp_dir(build_task(["a", "b"]).eval(), tmp_path / "exp")
+    data = audio_dir(tmp_path / "data", n=6)
+    (data / "trials").write_text("u0 u1 target\nu2 u5 nontarget\nu3 u4 target\n")
+    args = [f"exp_dir={exp}", f"data_dir={data}", "max_batch_seconds=1.0"]
+    main([*args, f"output_dir={tmp_path / 'ref'}"])
+
+    def lengths(args, kwargs):  # embed_batch(audio, audio_lens): every length differs
+        return args[1].tolist()
+
+    out = tmp_path / "out"
+    both = interrupted_then_continued(monkeypatch, capsys, SpeakerEmbedder, "embed_batch",
+                                      lengths, args, out, fail_after=3)
+    assert sum(both.values()) == 6 and len(both) == 6
+    assert (out / "scores").read_bytes() == (tmp_path / "ref" / "scores").read_bytes()
+    got, ref = read_embeddings(out / "embeddings.npz"), read_embeddings(tmp_path / "ref" / "embeddings.npz")
+    assert list(got) == list(ref) and all(np.array_equal(got[u], ref[u]) for u in ref)
+
+
 # ---------------------------------------------------------------- per-utterance files
 
 def test_separation_continues_with_identical_wavs(tmp_path, monkeypatch, capsys):
