@@ -33,6 +33,7 @@ from audiokit.data.rttm import Turn, write_rttm
 from audiokit.data.validate import screen_bad_audio
 from audiokit.inference.clustering import cluster, merge_small_clusters
 from audiokit.inference.loading import load_task
+from audiokit.inference.progress import InferenceProgress
 from audiokit.inference.speaker import SpeakerEmbedder
 from audiokit.inference.vad import binarize, energy_vad, sliding_windows, windows_to_turns
 from audiokit.inference.waveform import check_kind, prepare_waveform
@@ -107,21 +108,22 @@ class _RecordingDiarizer:
                             num_speakers)
 
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
-                         downmix: bool = False, **_batch_options) -> dict[str, str]:
-        """Write ``output_dir/rttm`` for every recording of ``data_dir``'s ``wav.scp``."""
+                         downmix: bool = False, progress: InferenceProgress | None = None,
+                         **_batch_options) -> dict[str, str]:
+        """Write ``output_dir/rttm`` for every recording of ``data_dir``'s ``wav.scp``; with
+        ``progress`` (audiokit-infer's journal) a run that stopped part way continues."""
+        progress = progress or InferenceProgress.memory_only(output_dir)
         skipped = screen_bad_audio(data_dir, on_bad_audio, downmix=downmix)
         data = DataDir.load(data_dir)
         counts = self._oracle_counts(data) if self.options["oracle_num_speakers"] else {}
-        turns, silent = {}, []
-        for reco in data.utt_ids:
-            if reco in skipped:
-                continue
+        for reco in progress.begin([r for r in data.utt_ids if r not in skipped]):
             source, start, end = data.audio_source(reco)
             audio = load_audio(source, self.sample_rate, utt=reco, start=start, end=end,
                                downmix=downmix)
-            turns[reco] = self.diarize(audio, counts.get(reco))
-            if not turns[reco]:
-                silent.append(reco)
+            progress.record({reco: [[float(t.start), float(t.end), str(t.speaker)]
+                                     for t in self.diarize(audio, counts.get(reco))]})
+        turns = {r: [Turn(*t) for t in ts] for r, ts in progress.results.items()}
+        silent = [r for r, ts in turns.items() if not ts]
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_rttm(out / "rttm", turns)
@@ -131,6 +133,7 @@ class _RecordingDiarizer:
             (out / "no_speech").write_text("".join(f"{r}\n" for r in silent))
         if skipped:
             write_kaldi_map(out / "skipped", skipped)
+        progress.finish()
         return skipped
 
     @staticmethod

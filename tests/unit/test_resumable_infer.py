@@ -338,6 +338,107 @@ def test_vocoder_and_codec_continue(tmp_path, monkeypatch):
     assert not (out / JOURNAL).exists() and not list(out.rglob("*.tmp"))
 
 
+def test_diarization_continues_with_the_same_rttm(tmp_path):
+    """A stand-in diarizer (turns from the audio's length and level; one recording without
+    speech) through the data-dir loop the real ones share."""
+    from audiokit.data.rttm import Turn
+    from audiokit.inference.diarization import _RecordingDiarizer
+
+    class LengthDiarizer(_RecordingDiarizer):
+        def __init__(self, fail_after: int | None = None):
+            self.sample_rate, self.device, self.options = RATE, "cpu", {"oracle_num_speakers": False}
+            self.fail_after, self.seen = fail_after, []
+
+        def diarize(self, audio, num_speakers=None):
+            seconds = len(audio) / RATE
+            if seconds == pytest.approx(0.4):
+                return []
+            if len(self.seen) == self.fail_after:
+                raise Stop("injected")
+            self.seen.append(seconds)
+            return [Turn(0.0, seconds / 3, "spk0"),
+                    Turn(seconds / 3, seconds * (1 + float(audio.abs().max())), "spk1")]
+
+    data = audio_dir(tmp_path / "data", n=6)
+    LengthDiarizer().process_data_dir(str(data), str(tmp_path / "ref"))
+    out, run = tmp_path / "out", {"test": "diarization"}
+    first = LengthDiarizer(fail_after=3)
+    with pytest.raises(Stop):
+        first.process_data_dir(str(data), str(out), progress=InferenceProgress(out, run))
+    second = LengthDiarizer()
+    second.process_data_dir(str(data), str(out), progress=InferenceProgress(out, run))
+    assert len(first.seen) == 3 and len(second.seen) == 2  # u2 (0.4 s) has no speech
+    assert not set(first.seen) & set(second.seen)
+    assert outputs(out) == outputs(tmp_path / "ref") and "no_speech" in outputs(out)
+    assert not (out / JOURNAL).exists()
+
+
+KILLER = """
+import os, signal, sys
+import soundfile as sf
+from audiokit.cli.infer import main
+
+# SIGKILL half way through writing the wav of the third utterance: no cleanup runs
+writes = []
+original = sf.SoundFile.write
+def write(self, data):
+    writes.append(1)
+    if len(writes) == 3:
+        original(self, data[: len(data) // 2])
+        self.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, data)
+sf.SoundFile.write = write
+main(sys.argv[1:])
+"""
+
+
+def test_sigkill_mid_write_then_rerun(tmp_path, capsys):
+    """A real SIGKILL of audiokit-infer (enhancement: one wav per utterance) while it writes
+    the third wav: nothing truncated under a final name; the rerun ends as one run would."""
+    from audiokit.tasks.separation import SeparationTask
+
+    torch.manual_seed(0)
+    task = SeparationTask(1, RATE, model={"_target_": "audiokit.models.separation.ConvTasNet",
+                                          "num_sources": 1, "num_filters": 8,
+                                          "bottleneck_channels": 8, "hidden_channels": 8,
+                                          "num_blocks": 1, "num_repeats": 1, "skip_channels": 0},
+                          loss={"_target_": "audiokit.losses.pit.PITLoss"},
+                          optim={"_target_": "torch.optim.Adam", "lr": 1e-3})
+    exp = save_exp_dir(task, tmp_path / "exp")
+    data = audio_dir(tmp_path / "data", n=5)
+    args = [f"exp_dir={exp}", f"data_dir={data}"]
+    main([*args, f"output_dir={tmp_path / 'ref'}"])
+    out = tmp_path / "out"
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args, f"output_dir={out}"],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    folder = out / "wav" / "spk1"
+    assert sorted(p.name for p in folder.iterdir()) == ["u0.wav", "u1.wav", "u2.wav.tmp"]
+    assert len((out / JOURNAL).read_text().splitlines()) == 3  # header + u0 + u1
+    capsys.readouterr()
+    main([*args, f"output_dir={out}"])
+    assert f"continuing in {out}: 2 of 5 utterances already done" in capsys.readouterr().out
+    assert outputs(out) == outputs(tmp_path / "ref")
+    assert not (out / JOURNAL).exists() and not list(out.rglob("*.tmp"))
+
+
+def test_another_data_dir_content_is_refused(cls_setup, tmp_path, monkeypatch):
+    from audiokit.inference.classify import AudioClassifier
+
+    exp, data = cls_setup
+    copy = audio_dir(tmp_path / "data", n=9)
+    args = [f"exp_dir={exp}", f"data_dir={copy}", "max_batch_seconds=1.2", f"output_dir={tmp_path / 'o'}"]
+    with monkeypatch.context() as m:
+        count_and_fail(m, AudioClassifier, "posteriors", batch_ids, 4)
+        with pytest.raises(Stop):
+            main(args)
+    with open(copy / "wav.scp", "a") as f:  # one more utterance since
+        f.write(f"u9 {copy / 'u0.wav'}\n")
+    err = refused(args)
+    assert "data_dir/wav.scp: sha256 " in err and "exp_dir" not in err
+
+
 # ---------------------------------------------------------------- the mechanism itself
 
 def test_a_failed_write_leaves_nothing_under_the_final_name(tmp_path):
