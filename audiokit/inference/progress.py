@@ -46,6 +46,19 @@ class ProgressMismatch(UserError):
     """The output dir holds a partial run of something else."""
 
 
+class OutputWriteError(OSError):
+    """An output file or the journal could not be written (disk full, no permission)."""
+
+
+def _write_error(path: Path, e: OSError) -> OutputWriteError:
+    reason = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
+    err = OutputWriteError(f"cannot write {path}: {reason}; the utterances finished so far are "
+                           "kept: free some space (or fix the permissions) and run the same "
+                           "command again to continue")
+    err.errno = e.errno
+    return err
+
+
 # ------------------------------------------------------------------------ atomic files
 
 @contextmanager
@@ -61,6 +74,9 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
             f.flush()
             os.fsync(f.fileno())  # a full disk fails here, not after the rename
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, e) from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -251,11 +267,14 @@ class InferenceProgress:
 
     def _write_lines(self, records: list[dict]) -> None:
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a line cut short is dropped when the journal is read again
+            raise _write_error(self.path, e) from e
 
     def finish(self) -> None:
         """All index files are written: the journal goes (a rerun computes anew), and so do

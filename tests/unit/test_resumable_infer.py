@@ -200,6 +200,32 @@ def test_another_model_or_setting_is_refused(cls_setup, tmp_path, monkeypatch, c
     assert sum(calls.values()) == 9 and not (out / JOURNAL).exists()
 
 
+def test_a_full_disk_stops_with_a_message_and_the_rerun_continues(cls_setup, tmp_path, monkeypatch,
+                                                                   capsys):
+    import errno
+
+    exp, data = cls_setup
+    args = [f"exp_dir={exp}", f"data_dir={data}", "max_batch_seconds=1.2", "on_bad_audio=skip"]
+    main([*args, f"output_dir={tmp_path / 'ref'}"])
+    out = tmp_path / "out"
+    synced = []
+
+    def fsync(fd):  # the journal's third batch finds the disk full
+        synced.append(fd)
+        if len(synced) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        err = refused([*args, f"output_dir={out}"])
+    assert f"cannot write {out / JOURNAL}: No space left on device" in err
+    assert "run the same command again to continue" in err
+    capsys.readouterr()
+    main([*args, f"output_dir={out}"])
+    assert f"continuing in {out}: " in capsys.readouterr().out
+    assert outputs(out) == outputs(tmp_path / "ref")
+
+
 def test_asr_continues_with_the_same_text_and_nbest(tmp_path, monkeypatch, capsys):
     from audiokit.inference.speech2text import Speech2Text
     from audiokit.tasks.asr import ASRTask
@@ -443,7 +469,8 @@ def test_another_data_dir_content_is_refused(cls_setup, tmp_path, monkeypatch):
 
 def test_a_failed_write_leaves_nothing_under_the_final_name(tmp_path):
     path = tmp_path / "u1.wav"
-    with pytest.raises(OSError), atomic_file(path) as f:
+    with pytest.raises(OSError, match=f"cannot write {path}: No space left on device; the "
+                                      "utterances finished so far are kept"), atomic_file(path) as f:
         f.write(b"RIFF half a file")
         raise OSError(28, "No space left on device")
     assert not path.exists() and not list(tmp_path.iterdir())
