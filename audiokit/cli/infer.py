@@ -56,8 +56,9 @@ overwrite=true starts over (or use a fresh output_dir); device, num_workers, on_
 and max_batch_seconds may change between the runs. A finished O (no journal left) is computed
 anew, as ESPnet's and NeMo's inference scripts do.
   continues: classification, ASR (also Whisper), speaker (embeddings; scores recomputed),
-             diarization, separation/enhancement, TTS, vocoder, codec
-  computed anew on every run: music LM, codec LM
+             diarization, separation/enhancement, TTS, vocoder, codec, codec LM (generation;
+             the decoding to wav is redone)
+  computed anew on every run: music LM
 
 examples:
   audiokit-infer exp_dir=exp/fsdd_cnn data_dir=data/test output_dir=exp/fsdd_cnn/infer/test

@@ -188,6 +188,7 @@ class InferenceProgress:
         self.run = run or {}
         self.results: dict[str, object] = {}
         self._files: dict[str, list[str]] = {}
+        self._states: dict[str, str] = {}
         self._folders: set[Path] = set()
         self.continuing = False
         if self.path is None:
@@ -232,6 +233,8 @@ class InferenceProgress:
             for utt, result in record["results"].items():
                 self.results[utt] = result
                 self._files[utt] = record.get("files", {}).get(utt, [])
+                if "state" in record:
+                    self._states[utt] = record["state"]
                 self._folders.update(Path(p).parent for p in self._files[utt])
 
     @property
@@ -250,16 +253,27 @@ class InferenceProgress:
                   "utterances already done")
         return [u for u in utts if u not in done]
 
-    def record(self, results: dict[str, object], files: dict[str, list[str]] | None = None) -> None:
-        """Journal a finished batch: ``{utt: result}`` and the files each one wrote (already
-        in place); one line, flushed and fsynced, so a kill keeps it whole or not at all."""
+    def state_after(self, utt: str) -> str | None:
+        """The ``state`` journaled with the batch of ``utt`` (e.g. a sampler's random state
+        after it), if that batch is journaled."""
+        return self._states.get(utt)
+
+    def record(self, results: dict[str, object], files: dict[str, list[str]] | None = None,
+               state: str | None = None) -> None:
+        """Journal a finished batch: ``{utt: result}``, the files each one wrote (already
+        in place) and an optional ``state`` string; one line, flushed and fsynced, so a kill
+        keeps it whole or not at all."""
         self.results.update(results)
+        if state is not None:
+            self._states.update(dict.fromkeys(results, state))
         for paths in (files or {}).values():
             self._folders.update(Path(p).parent for p in paths)
         if self.path is not None:
             line = {"results": results}
             if files:
                 line["files"] = files
+            if state is not None:
+                line["state"] = state
             # the journal starts with the first result: a run stopped by a check before any
             # work (bad audio, bad text) leaves none, and its rerun may change any setting
             header = [] if self.path.is_file() else [{"version": VERSION, "run": self.run}]

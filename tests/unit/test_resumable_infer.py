@@ -364,6 +364,45 @@ def test_vocoder_and_codec_continue(tmp_path, monkeypatch):
     assert not (out / JOURNAL).exists() and not list(out.rglob("*.tmp"))
 
 
+def test_codec_lm_sampling_continues_as_one_run(tmp_path, monkeypatch):
+    """Sampled generation (temperature 1), one utterance per batch: the batches after the
+    failure draw from the generator state journaled with the last one done."""
+    from test_codec_lm_infer import generator, lm_task
+
+    from audiokit.inference.codec_lm import CodecLMGenerator
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        sf.write(data / f"p{i}.wav", (0.1 * rng.standard_normal(8000)).astype("float32"), RATE)
+    (data / "text").write_text("u0 12\nu1 345\nu2 6\nu3 78\n")
+    (data / "utt2prompt").write_text("".join(f"u{i} {data / f'p{i}.wav'}\n" for i in range(4)))
+    task = lm_task({"_target_": "audiokit.models.codec_lm.CodecLM", "pattern": "delay",
+                    "condition": "cross"})
+    # one pipeline for all three runs: the helper's codec draws its k-means start outside
+    # torch's seed, so two of them may code the prompts differently
+    gen = generator(task, {"max_frames": 8, "temperature": 1.0, "batch_size": 1})
+    gen.process_data_dir(str(data), str(tmp_path / "ref"))
+
+    def chunk(args, kwargs):  # _generate(chunk, texts, prompts, generator)
+        return list(args[0])
+
+    out, run = tmp_path / "out", {"test": "codec_lm"}
+    with monkeypatch.context() as m:
+        first = count_and_fail(m, CodecLMGenerator, "_generate", chunk, 2)
+        with pytest.raises(Stop):
+            gen.process_data_dir(str(data), str(out), progress=InferenceProgress(out, run))
+    second = count_and_fail(monkeypatch, CodecLMGenerator, "_generate", chunk, None)
+    gen.process_data_dir(str(data), str(out), progress=InferenceProgress(out, run))
+    assert sorted(first) == ["u0", "u1"] and sorted(second) == ["u2", "u3"]
+    ignore = ("rtf.json", "generation.json")  # generation.json: this run's seconds
+    got = outputs(out, ignore)
+    assert got == outputs(tmp_path / "ref", ignore) and "codes/u3.npy" in got
+    assert any(np.load(out / "codes" / f"u{i}.npy").shape[1] for i in range(4))  # real samples
+    assert not (out / JOURNAL).exists()
+
+
 def test_diarization_continues_with_the_same_rttm(tmp_path):
     """A stand-in diarizer (turns from the audio's length and level; one recording without
     speech) through the data-dir loop the real ones share."""
