@@ -55,10 +55,9 @@ partial run of another exp_dir, model.pt, data dir or setting is refused, naming
 overwrite=true starts over (or use a fresh output_dir); device, num_workers, on_bad_audio
 and max_batch_seconds may change between the runs. A finished O (no journal left) is computed
 anew, as ESPnet's and NeMo's inference scripts do.
-  continues: classification, ASR (also Whisper), speaker (embeddings; scores recomputed),
-             diarization, separation/enhancement, TTS, vocoder, codec, codec LM (generation;
-             the decoding to wav is redone)
-  computed anew on every run: music LM
+  every kind continues; redone in the rerun: speaker scores (from the embeddings kept),
+  codec LM decoding to wav (the generated codes are kept), music LM samples (one seeded
+  batch; the NLL of each piece is kept)
 
 examples:
   audiokit-infer exp_dir=exp/fsdd_cnn data_dir=data/test output_dir=exp/fsdd_cnn/infer/test

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from audiokit.data.datadir import DataDirError, read_kaldi_map
+from audiokit.inference.progress import InferenceProgress
 from audiokit.music.events import EventConfig, decode, encode
 from audiokit.music.midi_io import MidiError, read_midi, write_midi
 from audiokit.utils.errors import UserError
@@ -136,17 +137,24 @@ class MusicGenerator:
         return results
 
     def process_data_dir(self, data_dir: str, output_dir: str, *, on_bad_audio: str = "error",
-                         **_batch_options) -> dict[str, str]:
+                         progress: InferenceProgress | None = None, **_batch_options) -> dict[str, str]:
+        """NLL per piece and samples (see the module doc). With ``progress`` (audiokit-infer's
+        journal) a run that stopped part way keeps the NLL of the pieces done; the samples
+        (one seeded batch) are drawn again."""
         o = self.options
+        progress = progress or InferenceProgress.memory_only(output_dir)
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         pieces, skipped = self.pieces(data_dir, on_bad_audio)
         if skipped:
             (out / "skipped").write_text("".join(f"{k} {v}\n" for k, v in skipped.items()))
         if o["nll"]:
+            for pid in progress.begin(list(pieces)):
+                nll, n = self.piece_nll(pieces[pid])
+                progress.record({pid: [float(nll), int(n)]})
             lines, total, count = [], 0.0, 0
-            for pid, ids in pieces.items():
-                nll, n = self.piece_nll(ids)
+            for pid in pieces:
+                nll, n = progress.results[pid]
                 lines.append(f"{pid} {nll:.6f} {n}\n")
                 total, count = total + nll, count + n
             (out / "nll").write_text("".join(lines))
@@ -160,6 +168,7 @@ class MusicGenerator:
         n = int(o["num_samples"])
         if n > 0:
             self._write_samples(pieces, out, n)
+        progress.finish()
         return skipped
 
     def _write_samples(self, pieces: dict[str, list[int]], out: Path, n: int) -> None:

@@ -34,7 +34,7 @@ JOURNAL = "infer_journal.jsonl"
 VERSION = 1
 # The files of a data dir that say which utterances there are and what they hold.
 DATA_FILES = ("wav.scp", "segments", "text", "codes.scp", "events", "midi.scp", "utt2spk",
-              "reco2num_spk", "trials")
+              "reco2num_spk", "trials", "utt2prompt")
 # Options that change how a run goes, not what it writes: free to differ when continuing
 # (e.g. a smaller max_batch_seconds after running out of GPU memory).
 # on_bad_audio only decides whether a bad file stops the run, before any utterance is done.
@@ -176,8 +176,8 @@ class InferenceProgress:
     """The journal of one output dir (``path=None``: no journal, results kept in memory only,
     as :meth:`process_data_dir` called from Python without one).
 
-    Pipelines call :meth:`begin` with every utterance they will write, skip those in
-    :attr:`done`, :meth:`record` each finished batch ``{utt: result}`` (JSON values), write
+    Pipelines call :meth:`begin` with every utterance they will write, compute those it
+    returns (the rest are done), :meth:`record` each finished batch ``{utt: result}`` (JSON values), write
     their index files from :attr:`results` and end with :meth:`finish`.
     """
 

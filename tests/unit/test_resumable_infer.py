@@ -403,6 +403,35 @@ def test_codec_lm_sampling_continues_as_one_run(tmp_path, monkeypatch):
     assert not (out / JOURNAL).exists()
 
 
+def test_music_nll_continues_and_samples_are_drawn_again(tmp_path, monkeypatch):
+    from test_music_data import piece, pipeline
+
+    from audiokit.inference.music import MusicGenerator
+    from audiokit.music.events import EventConfig, write_token_dir
+
+    write_token_dir(tmp_path / "tok", EventConfig())
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events").write_text("".join(f"p{i} {' '.join(piece(2 + i, 40 + i))}\n" for i in range(5)))
+    gen = pipeline(tmp_path / "tok", num_samples=2, max_events=5, stride=4)
+    gen.process_data_dir(str(data), str(tmp_path / "ref"))
+
+    def ids(args, kwargs):  # piece_nll(ids): every piece has another length
+        return [len(args[0])]
+
+    out, run = tmp_path / "out", {"test": "music"}
+    with monkeypatch.context() as m:
+        first = count_and_fail(m, MusicGenerator, "piece_nll", ids, 3)
+        with pytest.raises(Stop):
+            gen.process_data_dir(str(data), str(out), progress=InferenceProgress(out, run))
+    second = count_and_fail(monkeypatch, MusicGenerator, "piece_nll", ids, None)
+    gen.process_data_dir(str(data), str(out), progress=InferenceProgress(out, run))
+    assert sum(first.values()) == 3 and sum(second.values()) == 2 and not set(first) & set(second)
+    got = outputs(out)
+    assert got == outputs(tmp_path / "ref") and len(got["nll"].splitlines()) == 5
+    assert "midi.scp" in got and not (out / JOURNAL).exists()
+
+
 def test_diarization_continues_with_the_same_rttm(tmp_path):
     """A stand-in diarizer (turns from the audio's length and level; one recording without
     speech) through the data-dir loop the real ones share."""
