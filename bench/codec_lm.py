@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 
 import torch
+from timing import peak_rss_mb, sync, time_steps  # bench/timing.py (this folder leads sys.path)
 
 from audiokit.models.codec_lm import CodecLM, generate
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def bench_train(lm: CodecLM, args, device: str) -> dict:
@@ -45,14 +36,7 @@ def bench_train(lm: CodecLM, args, device: str) -> dict:
         loss.backward()
         opt.step()
 
-    for _ in range(args.warmup):
-        step()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.train_steps):
-        step()
-    sync(device)
-    seconds = time.perf_counter() - t0
+    seconds = time_steps(step, args.warmup, args.train_steps, device)
     tokens = args.train_steps * args.batch * args.n_q * args.frames
     return {"train_tokens_per_s": round(tokens / seconds, 1),
             "train_steps_per_s": round(args.train_steps / seconds, 3),

@@ -35,7 +35,7 @@ BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "trai
 # Benchmarks that are their own script in bench/ (each prints one JSON object last), and
 # whether the script takes --device.
 SCRIPTS = {"codec_lm": ("codec_lm.py", True), "music": ("music.py", True),
-           "ssl_pretrain": ("ssl.py", False)}
+           "ssl_pretrain": ("ssl_pretrain.py", False)}
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.

@@ -3,25 +3,20 @@ experiment (labels ignored) on a slice of FSDD, a bounded number of steps (the f
 ``--warmup`` steps untimed). Also the SSL-features frontend (frozen MAE encoder, weighted layer
 sum) forward speed. Prints one JSON object.
 
-    FSDD_ROOT=/path/to/fsdd python bench/ssl.py                 # 60 timed steps
-    python bench/ssl.py --steps 20 --per-digit 4 -- trainer=gpu   # Hydra overrides after --
+    FSDD_ROOT=/path/to/fsdd python bench/ssl_pretrain.py                 # 60 timed steps
+    python bench/ssl_pretrain.py --steps 20 --per-digit 4 -- trainer=gpu   # Hydra overrides after --
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import resource
 import sys
+import tempfile
+import time
 from pathlib import Path
-
-# Run as a script, this file's folder leads sys.path and its name would shadow the standard
-# library's ssl module (imported by urllib, aiohttp, ...): take the folder out first.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,31 @@
+"""What the standalone benches share: peak memory and timing of repeated steps."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def sync(device: str) -> None:
+    """Wait for the GPU's queued work, so a timer reads the work done, not the work queued."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_steps(step: Callable[[], None], warmup: int, steps: int, device: str) -> float:
+    """Seconds that ``steps`` calls of ``step`` take, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return time.perf_counter() - t0
