@@ -1,0 +1,33 @@
+"""The standalone benches run as scripts (``python bench/X.py``), where their folder leads
+sys.path: a file there named like a standard-library module shadows it for everything the
+script imports (``bench/ssl.py`` once broke ``import torch``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def test_no_bench_file_shadows_the_standard_library():
+    shadowing = [p.name for p in BENCH.glob("*.py") if p.stem in sys.stdlib_module_names]
+    assert not shadowing
+
+
+@pytest.mark.parametrize("script, args", [
+    ("codec_lm.py", ["--d-model", "32", "--layers", "1", "--frames", "8", "--train-steps", "1",
+                     "--gen-steps", "8"]),
+    ("music.py", ["--d-model", "32", "--layers", "1", "--max-len", "16", "--gen-tokens", "4",
+                  "--train-steps", "1"]),
+])
+def test_standalone_bench_prints_its_json(script, args):
+    done = subprocess.run([sys.executable, str(BENCH / script), "--threads", "1", *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)  # one JSON object, nothing else
+    assert result["peak_rss_mb"] > 0
