@@ -40,6 +40,7 @@ from audiokit.inference.audio_quality import _read as read_mono
 
 METRICS = ("mcd", "f0", "dnsmos")
 SILENT_PEAK = 1e-4  # -80 dBFS
+PROGRESS_EVERY = 50
 DNSMOS_KEYS = ("sig", "bak", "ovrl")
 # per_utt.csv / report columns of each measure
 COLUMNS = {"mcd": ("mcd",), "f0": ("f0_rmse", "vde"),
@@ -130,7 +131,10 @@ def score_tts(ref: str, hyp: str, metrics: list[str] | None = None, *,
     from audiokit.metrics.mcd import compare, world_features
 
     rows, undefined = [], {c: {} for c in columns}
-    for utt in [u for u in hyps if u in refs]:
+    todo = [u for u in hyps if u in refs]
+    for k, utt in enumerate(todo):
+        if k and k % PROGRESS_EVERY == 0:  # about a second per utterance on one thread
+            print(f"audiokit-score: {k} of {len(todo)} synthesised utterances scored", flush=True)
         try:
             real, rate = read_mono(refs[utt], utt)
             synth, synth_rate = read_mono(hyps[utt], utt)
