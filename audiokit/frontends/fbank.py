@@ -5,6 +5,7 @@ from torchaudio.compliance import kaldi
 
 from audiokit.frontends.cmvn import GlobalCMVN
 from audiokit.frontends.framing import ms_to_samples, next_power_of_two, num_frames
+from audiokit.frontends.utterance_cmn import utterance_cmn
 
 # Kaldi reads int16 samples; its energy floor and log epsilon assume that scale, so float audio
 # in [-1, 1] is multiplied by 2**15 first (as ESPnet and WeNet do) to match Kaldi's features.
@@ -17,6 +18,9 @@ class KaldiFbank(nn.Module):
     Uses Kaldi's defaults (povey window, pre-emphasis 0.97, DC removal, snip_edges) with dither
     off so features are deterministic. Kaldi only pads the FFT to the window length or to the next
     power of two, so n_fft must be None (= next power of two), that value, or the window length.
+
+    ``utterance_cmn`` subtracts each utterance's own mean (over its valid frames) per mel bin
+    before global CMVN, as LogMel's option of the same name (Kaldi's apply-cmvn per utterance).
     """
 
     def __init__(
@@ -29,6 +33,7 @@ class KaldiFbank(nn.Module):
         f_min: float = 0.0,
         f_max: float | None = None,
         stats_file: str | None = None,
+        utterance_cmn: bool = False,
     ) -> None:
         super().__init__()
         self.sample_rate = sample_rate
@@ -48,6 +53,7 @@ class KaldiFbank(nn.Module):
         self.round_to_power_of_two = n_fft in (None, padded)
         self.n_fft = padded if self.round_to_power_of_two else self.win_length
         self.output_dim = n_mels
+        self.utterance_cmn = utterance_cmn
         self.cmvn = GlobalCMVN(n_mels, stats_file)
 
     def extract(self, wav: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
@@ -68,6 +74,8 @@ class KaldiFbank(nn.Module):
                 round_to_power_of_two=self.round_to_power_of_two,
                 dither=0.0,
             )
+        if self.utterance_cmn:
+            feats = utterance_cmn(feats, feat_lens)
         return feats, feat_lens
 
     def forward(self, wav: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:

@@ -9,6 +9,7 @@ from torchaudio.transforms import MelSpectrogram
 
 from audiokit.frontends.cmvn import GlobalCMVN
 from audiokit.frontends.framing import ms_to_samples, next_power_of_two, num_frames, zero_padding
+from audiokit.frontends.utterance_cmn import utterance_cmn
 from audiokit.frontends.vtlp import vtlp
 
 LOG_OFFSET = 1e-6  # log(mel + offset): keeps digital silence finite
@@ -87,8 +88,7 @@ class LogMel(nn.Module):
         feats = torch.log(self.mel.mel_scale(spec) + LOG_OFFSET).transpose(1, 2)
         feats = zero_padding(feats, feat_lens)
         if self.utterance_cmn:
-            mean = feats.sum(1, keepdim=True) / feat_lens.clamp(min=1)[:, None, None]
-            feats = zero_padding(feats - mean, feat_lens)
+            feats = utterance_cmn(feats, feat_lens)
         return feats, feat_lens
 
     def forward(self, wav: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:

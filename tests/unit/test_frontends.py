@@ -105,10 +105,12 @@ def test_n_fft_shorter_than_window_is_rejected(frontend_cls):
     [
         (lambda: LogMel(8000, n_mels=40), [18, 11, 0]),
         (lambda: KaldiFbank(8000, n_mels=40), [18, 11, 0]),
+        (lambda: LogMel(8000, n_mels=40, utterance_cmn=True), [18, 11, 0]),
+        (lambda: KaldiFbank(8000, n_mels=40, utterance_cmn=True), [18, 11, 0]),
         (lambda: SincNet(8000, out_channels=16), [17, 10, 0]),
         (lambda: RawWaveform(normalize=True), [1600, 1000, 150]),
     ],
-    ids=["logmel", "fbank", "sincnet", "raw"],
+    ids=["logmel", "fbank", "logmel-utterance-cmn", "fbank-utterance-cmn", "sincnet", "raw"],
 )
 def test_batched_with_padding_equals_alone(make, expected_lens):
     frontend = make()
@@ -240,3 +242,23 @@ def test_logmel_utterance_cmn_removes_level_and_keeps_padding_zero():
     # 20 dB louder: the same features, up to the log offset's effect on near-silent bins.
     louder, _ = frontend(10 * wav[:1, :4000], lens[:1])
     torch.testing.assert_close(louder[0], feats[0], atol=0.02, rtol=0)
+
+
+def test_kaldi_fbank_utterance_cmn_is_kaldi_fbank_minus_its_mean_and_level_invariant():
+    wav, lens = padded_batch([4000, 3000, 150])
+    frontend = KaldiFbank(8000, n_mels=40, utterance_cmn=True)
+    feats, feat_lens = frontend(wav, lens)
+    assert feat_lens.tolist() == [48, 36, 0]
+    for b, n in enumerate(lens.tolist()[:2]):
+        ref = kaldi.fbank(wav[b : b + 1, :n] * 32768.0, sample_frequency=8000, num_mel_bins=40,
+                          low_freq=0.0, dither=0.0)
+        torch.testing.assert_close(feats[b, : len(ref)], ref - ref.mean(0), atol=1e-4, rtol=0)
+        assert torch.all(feats[b, len(ref) :] == 0)
+    assert torch.all(feats[2] == 0)
+    # 20 dB louder adds log(100) to every bin of Kaldi's log filterbank: the mean takes it away.
+    louder, _ = frontend(10 * wav[:2], lens[:2])
+    torch.testing.assert_close(louder, feats[:2], atol=1e-4, rtol=0)
+    plain = KaldiFbank(8000, n_mels=40)(10 * wav[:1, :4000], lens[:1])[0]
+    base = KaldiFbank(8000, n_mels=40)(wav[:1, :4000], lens[:1])[0]
+    torch.testing.assert_close(plain - base, torch.full_like(base, float(np.log(100.0))),
+                               atol=1e-3, rtol=0)
