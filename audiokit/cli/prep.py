@@ -20,6 +20,7 @@
     audiokit-prep tokens --kind bpe --vocab-size 500 --text data/train/text --out data/token_list/bpe500
     audiokit-prep shards data/train --out data/shards/train   # WebDataset tar shards + shards.json
     audiokit-prep trials data/test -n 600                   # verification trials (half target)
+    audiokit-prep trials data/test -n 600 --involving theo  # ... each with a recording of theo
     audiokit-prep chorales --out data                        # Bach chorales (music21) -> MIDI, splits
     audiokit-prep maestro --root $MAESTRO --out data         # MAESTRO MIDI lists by its CSV split
     audiokit-prep music-tokens data/train data/valid data/test --token-dir data/events  # MIDI -> events
@@ -134,12 +135,16 @@ def cmd_ami(args: argparse.Namespace) -> None:
 
 
 def cmd_trials(args: argparse.Namespace) -> None:
-    from audiokit.data.datadir import DataDir
+    from audiokit.data.datadir import DataDir, DataDirError
     from audiokit.data.make_trials import make_trials
     from audiokit.inference.trials import write_trials
 
     data = DataDir.load(args.data_dir)
-    trials = make_trials(data, args.n, args.seed)
+    involving = args.involving.split(",") if args.involving else None
+    try:
+        trials = make_trials(data, args.n, args.seed, involving)
+    except DataDirError as e:
+        sys.exit(f"audiokit-prep trials: error: {e}")
     write_trials(Path(args.data_dir) / "trials", trials)
     target = sum(t.target for t in trials)
     print(f"  {args.data_dir}/trials: {len(trials)} trials ({target} target, "
@@ -684,6 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", help="data dir with utt2spk; writes DATA_DIR/trials")
     p.add_argument("-n", type=int, default=600, help="number of trials (default %(default)s)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--involving", metavar="SPK[,SPK]",
+                   help="only trials with a recording of these speakers (e.g. a voice held out of "
+                        "training): their target pairs, and their recordings against the others'")
     p.set_defaults(func=cmd_trials)
 
     p = sub.add_parser("fsdd-mix", help="2-speaker FSDD mixtures (separation data dirs)")

@@ -52,6 +52,23 @@ def test_trials_are_balanced_deterministic_and_valid(tiny_fsdd):
         make_trials(one, 2)
 
 
+def test_trials_involving_a_held_out_speaker(tmp_path):
+    utt2spk = {f"{s}_{i}": s for s in ("anna", "ben", "carl", "theo") for i in range(8)}
+    data = DataDir(tmp_path, {u: f"{u}.wav" for u in utt2spk}, utt2spk=utt2spk)
+    trials = make_trials(data, 40, seed=1, involving=["theo"])
+    assert trials == make_trials(data, 40, seed=1, involving=["theo"])
+    assert len(set(trials)) == 40 and sum(t.target for t in trials) == 20
+    for t in trials:
+        spk = (utt2spk[t.enroll], utt2spk[t.test])
+        assert (spk == ("theo", "theo")) if t.target else (spk[0] == "theo" != spk[1])
+    # all 28 theo-theo pairs are used; one more target pair cannot be made
+    assert sum(t.target for t in make_trials(data, 56, involving=["theo"])) == 28
+    with pytest.raises(DataDirError, match="29 target pairs; only 28"):
+        make_trials(data, 58, involving=["theo"])
+    with pytest.raises(DataDirError, match="speaker.s. zoe not in utt2spk"):
+        make_trials(data, 10, involving=["zoe"])
+
+
 def build_task(labels):
     from audiokit.tasks.speaker import SpeakerTask
 
