@@ -219,3 +219,20 @@ def test_wer_and_speaker_similarity_through_exp_dirs(tmp_path, monkeypatch):
     assert s["ceiling"] == pytest.approx(0.6) and s["floor"] is None
     results = (exp / "RESULTS.md").read_text()
     assert "| ASR WER | 25.00 % | 0.00 % | 2 |" in results and "speaker similarity" in results
+
+
+def test_synthesis_at_another_sample_rate_is_resampled(tmp_path):
+    import torch
+    import torchaudio
+
+    from audiokit.inference.tts_quality import score_tts
+
+    real = voiced(120.0)
+    wide = torchaudio.functional.resample(torch.from_numpy(real), RATE, 16000).numpy()
+    ref, hyp = write_dirs(tmp_path, {"u1": real}, {"u1": real})
+    sf.write(hyp / "u1.wav", wide, 16000, subtype="FLOAT")  # the same audio at 16 kHz
+    report = score_tts(str(ref), str(hyp), ["mcd", "f0"])
+    # the resampling round trip only dents the band near 4 kHz: far below another voice
+    other = compare(world_features(real, RATE), world_features(voiced(200.0), RATE))["mcd"]
+    assert report["num_utts"] == 1 and report["metrics"]["mcd"] < 0.5 * other
+    assert report["metrics"]["f0_rmse"] < 2.0
