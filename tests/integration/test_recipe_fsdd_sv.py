@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO
+
+from audiokit.data.datadir import DataDir
+from audiokit.inference.trials import read_embeddings, read_scores, read_trials
 
 BIN = Path(sys.executable).parent
 FOUR = "george,jackson,nicolas,yweweler"   # theo is held out
@@ -72,3 +77,38 @@ def test_embeddings_for_a_speaker_the_recipe_never_saw(sv_run, fsdd_root, tmp_pa
     assert len(lines) == 20
     proc = run([BIN / "audiokit-score", "task=sv", f"ref={data}/test/trials", f"hyp={out}/scores"])
     assert proc.returncode == 0 and "EER" in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_heldout_speakers_option_scores_trials_involving_the_unseen_voice(sv_run, tmp_path):
+    _, trained, _ = sv_run
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    shutil.copytree(trained, exp)  # the module's run stays as it was
+    recipe = [REPO / "recipes/fsdd/sv/run.sh", "--data-dir", data, "--exp-dir", exp,
+              "--num-trials", "100"]
+    for bad, says in ((["--heldout-speakers", "theo"], "needs --speakers"),
+                      (["--speakers", "george,theo", "--heldout-speakers", "theo"],
+                       "theo in both --speakers and --heldout-speakers")):
+        proc = run([*recipe, *bad, "--stop-stage", "1"])
+        assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    recipe += ["--speakers", "george,jackson", "--heldout-speakers", "theo"]
+    proc = run([*recipe, "--stop-stage", "1"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(set(DataDir.load(data / "train").utt2spk.values())) == ["george", "jackson"]
+    assert not (data / ".heldout").exists()
+    heldout = DataDir.load(data / "test_heldout")
+    assert len(heldout) == 150 and {int(u.rsplit("_", 1)[1]) for u in heldout.utt_ids} == set(range(5))
+    trials = read_trials(data / "test_heldout/trials")
+    assert len(trials) == 100 and sum(t.target for t in trials) == 50
+    for t in trials:
+        spk = (heldout.utt2spk[t.enroll], heldout.utt2spk[t.test])
+        assert (spk == ("theo", "theo")) if t.target else (spk[0] == "theo" != spk[1])
+    proc = run([*recipe, "--stage", "4"])  # embed and score with the module's tiny model
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((exp / "scores/test_heldout/report.json").read_text())
+    assert report["num_trials"] == 100 and 0 <= report["eer"] <= 1
+    # AS-norm against the training speakers by default: scores are not the plain cosines
+    emb = read_embeddings(exp / "infer/test_heldout/embeddings.npz")
+    pairs, scores = read_scores(exp / "infer/test_heldout/scores")
+    cos = [emb[e] @ emb[t] / np.linalg.norm(emb[e]) / np.linalg.norm(emb[t]) for e, t in pairs]
+    assert np.abs(scores - np.array(cos)).min() > 1e-3

@@ -3,6 +3,8 @@
 # embeddings trained as a speaker classifier with AAM-softmax; cosine scoring of trials among
 # the test recordings. Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1
 # downloads FSDD. Split: recording index 10-49 train, 5-9 valid, 0-4 test (600 trials).
+# --heldout-speakers adds test_heldout: those voices' index 0-4 recordings beside the training
+# speakers' test recordings, with trials that each involve a held-out voice.
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 
 RECIPE_STAGES=(
@@ -12,25 +14,58 @@ RECIPE_STAGES=(
   "embed the test sets and score their trials"
   "score: EER, minDCF, DET curve, RESULTS.md"
 )
-RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers num_trials cohort_dir"
-RECIPE_OPTIONS_USAGE="[--experiment sv/fsdd_ecapa] [--data-dir DIR] [--speakers a,b,c] [--num-trials 600] [--cohort-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers heldout_speakers num_trials cohort_dir"
+RECIPE_OPTIONS_USAGE="[--experiment sv/fsdd_ecapa] [--data-dir DIR] [--speakers a,b,c] [--heldout-speakers theo] [--num-trials 600] [--cohort-dir DIR|none] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
 RECIPE_HELP="Given --train-set/--valid-set/--test-sets (data dirs with utt2spk; test sets with a trials
-file), stage 1 only checks them. --cohort-dir D AS-normalises the scores against D's speakers."
+file), stage 1 only checks them. --cohort-dir D AS-normalises the scores against D's speakers
+(default: the training set; --cohort-dir none: plain cosine scores).
+Hold a voice out: --speakers george,jackson,nicolas,yweweler --heldout-speakers theo"
 experiment=sv/fsdd_ecapa
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets=""
-speakers="" num_trials=600 cohort_dir=""
+speakers="" heldout_speakers="" num_trials=600 cohort_dir="train"
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
-use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
+if [ -n "$heldout_speakers" ]; then
+  if [ -n "$train_set" ]; then
+    echo "$0: --heldout-speakers prepares the recipe's own data dirs; with --train-set, name the held-out set in --test-sets" >&2
+    exit 2
+  fi
+  if [ -z "$speakers" ]; then
+    echo "$0: --heldout-speakers needs --speakers (the training voices, without the held-out ones)" >&2
+    exit 2
+  fi
+  both=$(comm -12 <(tr , '\n' <<<"$speakers" | sort) <(tr , '\n' <<<"$heldout_speakers" | sort) | paste -sd, -)
+  if [ -n "$both" ]; then
+    echo "$0: speaker(s) $both in both --speakers and --heldout-speakers" >&2
+    exit 2
+  fi
+fi
+own_tests="$data_dir/test"
+[ -n "$heldout_speakers" ] && own_tests="$own_tests $data_dir/test_heldout"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$own_tests"
+case "$cohort_dir" in
+  none) cohort_dir="" ;;
+  train) cohort_dir="$train_set" ;;
+esac
 
 stage_prepare() {
   if $own_data; then
     audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" \
       --download-dir "$recipe_dir/downloads" ${speakers:+--speakers "$speakers"}
     audiokit-prep trials "$data_dir/test" -n "$num_trials"
+    if [ -n "$heldout_speakers" ]; then
+      # every voice's index 0-4 recordings (the training voices' are their test set); the
+      # held-out voices' other recordings are deleted with the rest of this scratch dir
+      rm -rf "$data_dir/.heldout" "$data_dir/test_heldout"
+      audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir/.heldout" \
+        --download-dir "$recipe_dir/downloads" --speakers "$speakers,$heldout_speakers"
+      mv "$data_dir/.heldout/test" "$data_dir/test_heldout"
+      rm -rf "$data_dir/.heldout"
+      audiokit-prep trials "$data_dir/test_heldout" -n "$num_trials" --involving "$heldout_speakers"
+    fi
   fi
   # shellcheck disable=SC2086
   audiokit-prep validate "$train_set" "$valid_set" $test_sets
