@@ -90,8 +90,9 @@ def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):
     want = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
     callback = ExactResume()
     callback.load_state_dict(torch.load(tmp_path / "c.ckpt", weights_only=True)["rng"])
-    trainer = SimpleNamespace(fit_loop=SimpleNamespace(
-        _load_combined_loader_states=lambda: None, epoch_loop=None,
+    trainer = SimpleNamespace(fit_loop=SimpleNamespace(  # a fresh run: nothing restarts
+        _load_combined_loader_states=lambda: None, restarted_mid_epoch=False,
+        epoch_loop=SimpleNamespace(restarted_on_train_batch_end=False),
         _combined_loader=SimpleNamespace(flattened=[])))
     callback.on_train_start(trainer, None)
     got = (torch.rand(3), np.random.rand(3), [random.random() for _ in range(3)])
