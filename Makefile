@@ -23,7 +23,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q -ra --durations=15 tests
 
-# Unit and config tests that need no corpus and are not slow (3-4 minutes on 2 busy cores).
+# Unit and config tests that need no corpus and are not slow (3 minutes on 2 quiet cores).
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not corpus" tests/unit tests/config
 
