@@ -1,10 +1,13 @@
-"""Audio-MAE pretraining speed: steps/s, audio seconds/s and peak RSS of the ssl/fsdd_audio_mae
+"""SSL pretraining speed: steps/s, audio seconds/s and peak RSS of the ssl/fsdd_audio_mae
 experiment (labels ignored) on a slice of FSDD, a bounded number of steps (the first
 ``--warmup`` steps untimed). Also the SSL-features frontend (frozen MAE encoder, weighted layer
-sum) forward speed. Prints one JSON object.
+sum) forward speed, and (in a fresh process, so its peak RSS is its own) the same figures for
+HuBERT iteration 1 (ssl/fsdd_hubert_iter1, MFCC k-means targets of the slice written first;
+under "hubert"). Prints one JSON object.
 
-    FSDD_ROOT=/path/to/fsdd python bench/ssl_pretrain.py                 # 60 timed steps
+    FSDD_ROOT=/path/to/fsdd python bench/ssl_pretrain.py                 # 60 timed steps each
     python bench/ssl_pretrain.py --steps 20 --per-digit 4 -- trainer=gpu   # Hydra overrides after --
+    python bench/ssl_pretrain.py --experiment ssl/fsdd_hubert_iter1        # HuBERT only
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +38,22 @@ def fsdd_slice(tmp: Path, per_digit: int) -> Path:
     return tmp / "data"
 
 
-def bench_pretrain(tmp: Path, data: Path, steps: int, warmup: int, extra: list[str]) -> dict:
+MAE, HUBERT = "ssl/fsdd_audio_mae", "ssl/fsdd_hubert_iter1"
+
+
+def hubert_targets(tmp: Path, data: Path) -> list[str]:
+    """MFCC k-means targets (100 clusters, seed 0) of the slice's train and valid audio."""
+    from audiokit.models.ssl.kmeans_targets import write_targets
+
+    both = tmp / "pretrain_all"
+    both.mkdir()
+    (both / "wav.scp").write_text("".join((data / s / "wav.scp").read_text() for s in ("train", "valid")))
+    targets = write_targets(both, tmp / "kmeans", clusters=100, seed=0, sample_rate=8000)
+    return [f"task.targets={targets}"]
+
+
+def bench_pretrain(tmp: Path, data: Path, steps: int, warmup: int, extra: list[str],
+                   experiment: str = MAE) -> dict:
     import lightning.pytorch as pl
     import torch
     from hydra import compose, initialize_config_dir
@@ -61,11 +80,12 @@ def bench_pretrain(tmp: Path, data: Path, steps: int, warmup: int, extra: list[s
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[
-            "experiment=ssl/fsdd_audio_mae", f"paths.data_root={data}", f"exp_dir={tmp}/exp",
+            f"experiment={experiment}", f"paths.data_root={data}", f"exp_dir={tmp}/exp",
             f"trainer.max_steps={warmup + steps}", "trainer.max_epochs=-1",
             "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "logger=none",
             "callbacks.lr_monitor=null", "callbacks.progress=null", "callbacks.checkpoint=null",
-            "frontend.stats_file=null", "data.num_workers=0", *extra])
+            "data.num_workers=0", *(["frontend.stats_file=null"] if experiment == MAE else []),
+            *extra])
     sample_rate = int(cfg.data.sample_rate)
     dm = instantiate(cfg.data)
     task = build_task(cfg, dm.task_kwargs())
@@ -74,11 +94,12 @@ def bench_pretrain(tmp: Path, data: Path, steps: int, warmup: int, extra: list[s
     trainer.callbacks.append(meter)
     trainer.fit(task, datamodule=dm)
     elapsed = time.perf_counter() - meter.t0
-    out = {"experiment": "ssl/fsdd_audio_mae", "timed_steps": meter.steps,
+    out = {"experiment": experiment, "timed_steps": meter.steps,
            "steps_per_s": round(meter.steps / elapsed, 3),
            "audio_s_per_s": round(meter.audio_s / elapsed, 1),
            "max_batch_seconds": float(cfg.data.max_batch_seconds),
-           "mask_ratio": float(cfg.model.mask_ratio),
+           **({"mask_ratio": float(cfg.model.mask_ratio)} if experiment == MAE else
+              {"mask_prob": float(cfg.model.mask_prob), "clusters": int(cfg.model.num_classes)}),
            "num_parameters": sum(p.numel() for p in task.parameters()),
            "threads": torch.get_num_threads()}
     if torch.cuda.is_available():
@@ -112,18 +133,34 @@ def main() -> int:
     parser.add_argument("--per-digit", type=int, default=10,
                         help="recordings per digit and speaker in the training slice")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--experiment", choices=(MAE, HUBERT), default=None,
+                        help="only this one (default: Audio-MAE and features here, HuBERT in a "
+                             "fresh process)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides (after --)")
     args = parser.parse_args()
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    experiment = args.experiment or MAE
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = fsdd_slice(tmp, args.per_digit)
-        result = bench_pretrain(tmp, data, args.steps, args.warmup, args.overrides)
-    result |= bench_features()
-    print(json.dumps(result | peak_rss_mb()))
+        extra = hubert_targets(tmp, data) if experiment == HUBERT else []
+        result = bench_pretrain(tmp, data, args.steps, args.warmup, extra + args.overrides,
+                                experiment)
+    if experiment == MAE:
+        result |= bench_features()
+    result |= peak_rss_mb()
+    if args.experiment is None:  # HuBERT too, in its own process (its own peak RSS)
+        cmd = [sys.executable, __file__, "--experiment", HUBERT, "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--per-digit", str(args.per_digit)]
+        cmd += ["--threads", str(args.threads)] if args.threads else []
+        done = subprocess.run([*cmd, "--", *args.overrides], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"HuBERT bench failed: {done.stderr[-2000:]}")
+        result["hubert"] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(result))
     return 0
 
 

@@ -41,10 +41,12 @@ OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw a
                 "hifigan_v3": "vocoder experiment (GAN task)",
                 "wavernn": "vocoder experiment (GAN task, no discriminator)",
                 "audio_mae": "ssl experiment (masked pretraining task), own unit test",
+                "hubert_pretrain": "ssl/fsdd_hubert_iter* (HuBERT pretraining task), own unit test",
                 "codec_lm": "codec_lm experiments (codec LM task), own unit tests",
                 "codec_lm_nar": "codec_lm/fsdd_valle_nar (codec LM task), own unit tests",
                 "tacotron2": "tts experiment (TTS task), own unit test",
                 "tacotron2_small": "tts experiment (TTS task), own unit test",
+                "vits": "tts/fsdd_vits (VITS through the GAN task), own unit tests",
                 "music_relative": "music experiment (music LM task), own unit test",
                 "music_vanilla": "music experiment (music LM task), own unit test"}
 # SSL frontends over base-size encoders (random here): tests/unit/test_ssl_features.py

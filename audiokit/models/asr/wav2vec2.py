@@ -129,7 +129,9 @@ class Wav2Vec2Encoder(nn.Module):
             in training (torchaudio's ``MaskGenerator``): masked frames get a learned mask
             embedding, imported from the checkpoint when it has one.
         mask_channel_prob, mask_channel_length: zero spans of channels in training.
-        sample_rate: the data's sample rate, checked against 16 kHz when given.
+        sample_rate: the data's sample rate, checked against ``model_sample_rate`` when given.
+        model_sample_rate: the rate the encoder was pre-trained at: 16 kHz for every released
+            model; an audiokit HuBERT pretraining (``ssl/fsdd_hubert_iter*``) says its own.
 
     Base-size models normalise their first conv layer over time (group norm), so batch
     padding slightly changes their output, as in fairseq; length-bucketed batches keep the
@@ -152,14 +154,17 @@ class Wav2Vec2Encoder(nn.Module):
         mask_channel_prob: float = 0.0,
         mask_channel_length: int = 64,
         sample_rate: int | None = None,
+        model_sample_rate: int = SAMPLE_RATE,
     ) -> None:
         super().__init__()
         if input_dim != 1:
             raise ValueError(f"Wav2Vec2Encoder reads raw waveforms (frontend=raw, input_dim 1), "
                              f"got input_dim={input_dim}")
-        if sample_rate is not None and sample_rate != SAMPLE_RATE:
-            raise ValueError(f"wav2vec 2.0 / HuBERT models expect {SAMPLE_RATE} Hz audio, got "
-                             f"sample_rate={sample_rate}: set data.sample_rate={SAMPLE_RATE}")
+        if sample_rate is not None and sample_rate != model_sample_rate:
+            raise ValueError(f"this wav2vec 2.0 / HuBERT model expects {model_sample_rate} Hz "
+                             f"audio, got sample_rate={sample_rate}: set "
+                             f"data.sample_rate={model_sample_rate}")
+        self.model_sample_rate = model_sample_rate
         rates = {"layer_drop": layer_drop, "dropout": dropout,
                  "attention_dropout": attention_dropout,
                  "activation_dropout": activation_dropout,
@@ -327,12 +332,49 @@ def matching_factories(arch: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------- checkpoints
 
 def read_pretrained(path: Path) -> Pretrained:
-    """A fairseq ``.pt`` file, or a Hugging Face dir / weights file (config.json beside it)."""
+    """A fairseq ``.pt`` file, a Hugging Face dir / weights file (config.json beside it), or
+    an audiokit HuBERT pretraining (its exp dir or ``model.pt``)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: pre-trained wav2vec2 checkpoint not found")
+    if path.is_dir() and (path / "model.pt").is_file():
+        path = path / "model.pt"
+    if path.name == "model.pt" and not (path.parent / "config.json").is_file():
+        return read_audiokit_hubert(path)
     if path.is_dir() or (path.parent / "config.json").is_file():
         return read_huggingface(path)
     return read_fairseq(path)
+
+
+_AUDIOKIT_HUBERT = "audiokit.tasks.hubert_pretraining.HuBERTPretrainingTask"
+
+
+def read_audiokit_hubert(path: Path) -> Pretrained:
+    """The encoder of an audiokit HuBERT pretraining's ``model.pt``: read with
+    ``weights_only=True`` and its config checked against the allowlist
+    (:func:`audiokit.inference.loading.read_model_file`); the architecture is its
+    ``model.arch``, the weights its ``model.wav2vec2.*`` and mask embedding (the prediction
+    head is dropped)."""
+    from audiokit.inference.loading import read_model_file
+
+    saved = read_model_file(path)
+    if saved.get("task") != _AUDIOKIT_HUBERT:
+        raise ValueError(f"{path}: an audiokit model of {saved.get('task')!r}, not a HuBERT "
+                         f"pretraining ({_AUDIOKIT_HUBERT})")
+    arch = dict(saved["hparams"]["model"]["arch"])
+    with torch.device("meta"):
+        arch = arch_of(build_model(arch, {}))
+    pre = Pretrained(arch=arch, state={}, source={})
+    for key, value in saved["state_dict"].items():
+        if key.startswith("model.wav2vec2."):
+            name = key.removeprefix("model.wav2vec2.")
+            pre.state[name], pre.source[name] = value, key
+        elif key == "model.mask.mask_embedding":
+            pre.mask_embedding = value
+        else:
+            pre.dropped.append(key.split(".")[1] if key.startswith("model.") else key)
+    pre.dropped = sorted(set(pre.dropped))
+    pre.normalize = bool(saved["hparams"]["frontend"].get("normalize", False))
+    return pre
 
 
 def _rename(weights: Mapping[str, Tensor], prefix: str, rules: list[tuple[str, str]],

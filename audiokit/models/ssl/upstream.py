@@ -197,8 +197,9 @@ class BEATsUpstream(BEATs):
 
 class Wav2Vec2Upstream(Wav2Vec2Encoder):
     """:class:`~audiokit.models.asr.wav2vec2.Wav2Vec2Encoder` (same arguments), every
-    transformer layer's output at 20 ms per frame. Input at another sample rate is resampled
-    to 16 kHz; ``normalize`` (default: what the checkpoint says, else off) standardises each
+    transformer layer's output (20 ms per frame for released models). Input at another sample
+    rate is resampled to ``model_sample_rate`` (16 kHz unless an audiokit HuBERT pretraining
+    says otherwise); ``normalize`` (default: what the checkpoint says, else off) standardises each
     waveform as wav2vec 2.0 large models expect. No layer drop or time masking here."""
 
     def __init__(self, sample_rate: int = W2V_RATE, normalize: bool | None = None,
@@ -211,7 +212,7 @@ class Wav2Vec2Upstream(Wav2Vec2Encoder):
     def hidden_states(self, wav: Tensor, lens: Tensor) -> tuple[list[Tensor], Tensor]:
         from audiokit.frontends.raw import RawWaveform
 
-        wav, lens = _resample(wav, lens, self.input_rate, W2V_RATE)
+        wav, lens = _resample(wav, lens, self.input_rate, self.model_sample_rate)
         feats, lens = RawWaveform(self.normalize)(wav, lens)
         x, h_lens = self.model.feature_extractor(feats.squeeze(-1), lens)
         x, attention_mask = self.model.encoder._preprocess(x, h_lens)
