@@ -6,7 +6,9 @@ keeps its spec in ``model.pt``. Every training and validation text must encode: 
 or symbols outside the token list are one error naming the utterances (none is dropped).
 
 Also handed to the task, for synthesis-time guards: the longest training text in symbols and
-the most seconds of audio per symbol in training.
+the most seconds of audio per symbol in training. With ``with_speakers`` (VITS), also the
+sorted speaker names of the training ``utt2spk`` (a model with more than one builds a
+speaker embedding table); a training dir without ``utt2spk`` is then an error.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ from audiokit.data.datamodule import AudioDataModule
 class TTSDataModule(AudioDataModule):
     def __init__(self, train_dir: str, valid_dir: str, sample_rate: int, *,
                  text_unit: str = "char", cleaner: str = "english", lang: str = "en-us",
-                 **kwargs) -> None:
+                 with_speakers: bool = False, **kwargs) -> None:
         super().__init__(train_dir, valid_dir, sample_rate, **kwargs)
+        self.speakers = None
+        if with_speakers:
+            utt2spk = DataDir.load(train_dir).utt2spk
+            if not utt2spk:
+                raise DataDirError(f"{train_dir}: no utt2spk (data.with_speakers needs the speakers)")
+            self.speakers = sorted(set(utt2spk.values()))
         from audiokit.text.tts_frontend import TextFrontend
 
         texts = {d: self._texts(d) for d in (train_dir, valid_dir)}
@@ -50,5 +58,8 @@ class TTSDataModule(AudioDataModule):
         return text
 
     def task_kwargs(self) -> dict:
-        return {"text": self.text_frontend.spec(), "max_text_symbols": self.max_text_symbols,
-                "max_seconds_per_symbol": round(self.max_seconds_per_symbol, 4)}
+        kwargs = {"text": self.text_frontend.spec(), "max_text_symbols": self.max_text_symbols,
+                  "max_seconds_per_symbol": round(self.max_seconds_per_symbol, 4)}
+        if self.speakers is not None:
+            kwargs["speakers"] = self.speakers
+        return kwargs

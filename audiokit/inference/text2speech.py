@@ -1,12 +1,21 @@
-"""Speak text with a trained TTS experiment (Tacotron 2) and a vocoder.
+"""Speak text with a trained TTS experiment: Tacotron 2 with a vocoder, or VITS alone.
 
     tts = Text2Speech.from_exp_dir("exp/fsdd_tacotron2", vocoder_exp_dir="exp/fsdd_hifigan")
     wav = tts("three one four")                 # 1-D float tensor at tts.sample_rate
     tts.process_data_dir("data/test", "out")    # reads data/test/text -> out/wav.scp
 
-Without ``vocoder_exp_dir`` the frames are turned into audio by Griffin-Lim (torchaudio) from
-the TTS experiment's own frontend. A vocoder experiment must use the same features (sample
-rate, mel filterbank, window, hop, normalisation): a mismatch is an error naming the key.
+Tacotron 2: without ``vocoder_exp_dir`` the frames are turned into audio by Griffin-Lim
+(torchaudio) from the TTS experiment's own frontend. A vocoder experiment must use the same
+features (sample rate, mel filterbank, window, hop, normalisation): a mismatch is an error
+naming the key.
+
+VITS (:class:`~audiokit.tasks.vits.VITSTask`) makes the waveform itself: no vocoder (giving
+one is an error). Options ``tts.noise_scale`` (prior noise), ``tts.noise_scale_w``
+(duration noise) and ``tts.length_scale`` (slower > 1) apply to it. A multi-speaker model
+speaks each utterance with the voice ``D/utt2spk`` names (``tts(text, speaker=...)`` in
+Python); a speaker it does not know, or none, is an error listing the known ones. A
+single-speaker model has one voice and reads no ``utt2spk``. VITS has no attention, so its
+``attention_failures`` lines are all ``0 -``.
 
 Text: cleaned and tokenised by the model's own text front end; an empty text or symbols
 outside its token list are errors naming the utterance. A text longer than
@@ -43,7 +52,9 @@ from audiokit.utils.errors import UserError
 
 LONG_TEXT_FACTOR = 1.5
 MIN_MAX_SYMBOLS = 20
-TTS_OPTIONS = {"max_symbols": None, "pause_seconds": 0.2, "on_bad_text": "error", "seed": 0}
+TTS_OPTIONS = {"max_symbols": None, "pause_seconds": 0.2, "on_bad_text": "error", "seed": 0,
+               "noise_scale": 0.667, "noise_scale_w": 0.8, "length_scale": 1.0}  # the last 3: VITS
+VITS_OPTIONS = ("noise_scale", "noise_scale_w", "length_scale")
 MIN_FRAMES = 4  # Griffin-Lim's inverse STFT needs a few frames
 # frontend settings that must agree between the TTS model and its vocoder
 FEATURE_KEYS = ("sample_rate", "n_mels", "win_ms", "hop_ms", "n_fft", "f_min", "f_max", "utterance_cmn")
@@ -84,8 +95,23 @@ class Text2Speech:
         self.pause_seconds = float(options["pause_seconds"])
         self.on_bad_text = options["on_bad_text"]
         self.seed = int(options["seed"])
+        self.scales = {k: float(options[k]) for k in VITS_OPTIONS}
         self.vocoder_exp_dir = vocoder_exp_dir
-        self._build_vocoder(vocoder_exp_dir)
+        # an end-to-end model (VITS) makes the waveform itself
+        self.end_to_end = hasattr(task, "synthesize_waveforms")
+        if self.end_to_end:
+            if vocoder_exp_dir is not None:
+                raise UserError(f"vocoder_exp_dir={vocoder_exp_dir}: a {type(task).__name__} "
+                                "experiment makes its own waveform (no vocoder)")
+            self.vocoder_name = "none (end to end)"
+            task.fold_weight_norm()  # inference only: weight norm is a training device
+        else:
+            self._build_vocoder(vocoder_exp_dir)
+
+    @property
+    def speakers(self) -> list[str]:
+        """The voices of a multi-speaker model (empty for one voice)."""
+        return list(self.task.speakers) if getattr(self.task, "multi_speaker", False) else []
 
     def _build_vocoder(self, vocoder_exp_dir: str | None) -> None:
         frontend = self.task.frontend
@@ -132,12 +158,29 @@ class Text2Speech:
         return pieces
 
     @torch.inference_mode()
-    def synthesize(self, text: str, utt: str = "text") -> Synthesis:
-        """The prenet's dropout (on at inference) draws from a generator seeded by ``seed``,
-        the utterance id and the text, so the same call gives the same audio."""
+    def synthesize(self, text: str, utt: str = "text", speaker: str | None = None) -> Synthesis:
+        """The prenet's dropout (Tacotron 2, on at inference) and VITS's noise draw from a
+        generator seeded by ``seed``, the utterance id and the text, so the same call gives
+        the same audio. ``speaker``: the voice of a multi-speaker VITS."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(zlib.crc32(f"{self.seed} {utt} {text}".encode()))
+            if self.end_to_end:
+                return self._synthesize_end_to_end(text, utt, speaker)
+            if speaker is not None:
+                raise UserError(f"{utt}: a {type(self.task).__name__} experiment has one voice; "
+                                f"no speaker can be chosen (got {speaker!r})")
             return self._synthesize(text, utt)
+
+    def _synthesize_end_to_end(self, text: str, utt: str, speaker: str | None) -> Synthesis:
+        self.task.speaker_index(speaker, utt)  # an unknown speaker: named error before any work
+        pieces, audio = self.pieces(text, utt), []
+        pause = torch.zeros(int(self.pause_seconds * self.sample_rate))
+        for k, piece in enumerate(pieces):
+            ids = torch.tensor(self.text.encode(piece, utt), device=self.device)
+            wav = self.task.synthesize_waveforms([ids], [speaker], utts=[utt], **self.scales)[0]
+            audio += ([pause] if k else []) + [wav.float().cpu()]
+        return Synthesis(torch.cat(audio), torch.empty(0), failures=[AttentionFailures() for _ in pieces],
+                         pieces=pieces)
 
     def _synthesize(self, text: str, utt: str) -> Synthesis:
         feats, attentions, failures, pieces = [], [], [], self.pieces(text, utt)
@@ -157,16 +200,35 @@ class Text2Speech:
             audio.append(self._vocode(f).float().cpu())
         return Synthesis(torch.cat(audio), torch.cat(feats).cpu(), attentions, failures, pieces)
 
-    def __call__(self, text: str) -> torch.Tensor:
-        """Text -> waveform [T] (float, ``sample_rate``)."""
+    def __call__(self, text: str, speaker: str | None = None) -> torch.Tensor:
+        """Text -> waveform [T] (float, ``sample_rate``); ``speaker`` for a multi-speaker VITS."""
         if not isinstance(text, str):
             raise UserError(f"Text2Speech: expected text (str), got {type(text).__name__}")
         try:
-            return self.synthesize(text).audio
+            return self.synthesize(text, speaker=speaker).audio
         except ValueError as e:
             raise UserError(str(e)) from None
 
     # -- a data dir -----------------------------------------------------------------------
+    def _utt2spk(self, data_dir: Path, texts: dict[str, str]) -> dict[str, str]:
+        """Each utterance's voice for a multi-speaker model (``D/utt2spk``); {} otherwise.
+        Missing or unknown speakers are one error listing the known ones."""
+        if not self.speakers:
+            return {}
+        path = data_dir / "utt2spk"
+        known = ", ".join(self.speakers)
+        if not path.is_file():
+            raise UserError(f"{data_dir}: no utt2spk; this VITS model has {len(self.speakers)} "
+                            f"voices and needs one per utterance (known: {known})")
+        utt2spk = read_kaldi_map(path)
+        missing = [u for u in texts if u not in utt2spk]
+        if missing:
+            raise UserError(f"{path}: no speaker for {len(missing)} utterance(s), e.g. {missing[0]}")
+        unknown = sorted({s for u, s in utt2spk.items() if u in texts and s not in self.speakers})
+        if unknown:
+            raise UserError(f"{path}: unknown speaker(s) {', '.join(unknown)} (known: {known})")
+        return utt2spk
+
     def process_data_dir(self, data_dir: str, output_dir: str, progress: InferenceProgress | None = None,
                          **_options) -> dict[str, str]:
         """Speak ``data_dir/text`` into ``output_dir`` (see the module's docstring); each wav
@@ -177,6 +239,7 @@ class Text2Speech:
         if not text_file.is_file():
             raise UserError(f"{data_dir}: no text file (a TTS experiment speaks D/text)")
         texts = read_kaldi_map(text_file, allow_empty_value=True)
+        utt2spk = self._utt2spk(Path(data_dir), texts)
         bad = {}
         for utt, t in texts.items():
             try:
@@ -191,7 +254,7 @@ class Text2Speech:
         (out / "wav").mkdir(parents=True, exist_ok=True)
         for utt in progress.begin([u for u in texts if u not in bad]):
             start = time.perf_counter()
-            result = self.synthesize(texts[utt], utt)
+            result = self.synthesize(texts[utt], utt, utt2spk.get(utt))
             compute = time.perf_counter() - start
             path = write_wav(out / "wav" / f"{utt}.wav", result.audio.clamp(-1, 1).numpy(),
                              self.sample_rate)

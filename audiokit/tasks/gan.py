@@ -17,6 +17,11 @@ Generator contract (vocoders and codecs implement it):
   :class:`~audiokit.frontends.LogMel` covers samples [i * hop, i * hop + win), so the target
   starts at ``(win - hop) // 2`` and is ``frames * hop`` samples long (a vocoder's output
   length). The output is cut or zero-padded to the target length.
+- The dict may also hold ``"target"``: the waveform the audio is to match, replacing the
+  task's target for the reconstruction losses and the discriminator (VITS decodes a random
+  window of each utterance and hands back that window of the recording). A subclass may
+  call its generator on other inputs by overriding :meth:`GANTask.generator_output`
+  (:class:`audiokit.tasks.vits.VITSTask`: text, log-mel, waveform and speaker).
 
 Per training batch: one discriminator step, then one generator step (``discriminator_first:
 false`` swaps them); both judge the same generator output. Before
@@ -151,6 +156,12 @@ class GANTask(AudioTask):
         target = crop_or_pad(wav[:, offset:], feats.size(1) * hop)
         return feats, target
 
+    def generator_output(self, batch: dict) -> tuple[object, Tensor]:
+        """(the generator's output on a training batch, the target waveform)."""
+        inputs, target = self.features(batch["audio"], batch["audio_lens"])
+        out = self.generator(inputs, target) if self.teacher_forced else self.generator(inputs)
+        return out, target
+
     @staticmethod
     def split_output(out) -> tuple[Tensor, dict[str, Tensor]]:
         if isinstance(out, dict):
@@ -271,9 +282,10 @@ class GANTask(AudioTask):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opts = self.optimizers()
         opt_g, opt_d = (opts, None) if self.discriminator is None else opts
-        inputs, target = self.features(batch["audio"], batch["audio_lens"])
-        out = self.generator(inputs, target) if self.teacher_forced else self.generator(inputs)
+        out, target = self.generator_output(batch)
         fake, extra = self.split_output(out)
+        if isinstance(out, dict) and out.get("target") is not None:
+            target = out["target"]
         if fake is not None:
             fake = crop_or_pad(fake, target.size(-1))
         use_d = self.discriminator is not None and self.batches_done >= self.discriminator_start_step
