@@ -70,6 +70,23 @@ def relative_position_bucket(relative: Tensor, num_buckets: int, max_distance: i
     return bucket + torch.where(distance < exact, distance, log_part)
 
 
+def patch_grid(fbank: Tensor, frames: Tensor, patch: int) -> tuple[Tensor, Tensor]:
+    """Fbank [B, frames, bins] cut or zero-padded to whole time patches [B, T' * patch, bins]
+    and the token counts [B] (``T' * bins / patch``; a partial last patch is dropped)."""
+    time_lens = frames // patch
+    need = max(int(time_lens.max()), 1) * patch
+    fbank = F.pad(fbank, (0, 0, 0, max(need - fbank.shape[1], 0)))[:, :need]
+    return fbank, time_lens * (fbank.shape[-1] // patch)
+
+
+def fbank_patches(fbank: Tensor, frames: Tensor, patch: int) -> tuple[Tensor, Tensor]:
+    """The fbank's square patches [B, N, patch * patch] in BEATs' token order (time-major,
+    ``t * freq_patches + f``) and the token counts [B]."""
+    fbank, token_lens = patch_grid(fbank, frames, patch)
+    cut = F.unfold(fbank.unsqueeze(1), patch, stride=patch)  # [B, P, T' * F'], row-major
+    return cut.transpose(1, 2), token_lens
+
+
 class WeightNormConv1d(nn.Module):
     """Grouped conv1d with weight norm over all but the kernel axis (``weight_norm(dim=2)``),
     parameters named as the published state dict names them."""
@@ -190,9 +207,12 @@ class BEATs(nn.Module):
     """BEATs encoder: waveform ``[B, T]`` (+ lengths) -> tokens of every layer.
 
     Args: the published ``BEATsConfig`` names (defaults: the released iter3 base models),
-        ``pretrained`` (a published ``BEATs*.pt``; its ``cfg`` must agree with these settings,
-        the error names the differences), ``sample_rate`` of the input (resampled to 16 kHz
-        when different), ``fbank_mean`` / ``fbank_std`` (BEATs' fixed normalisation).
+        ``pretrained`` (a published ``BEATs*.pt``, or an audiokit experiment dir / its
+        ``model.pt`` holding a BEATs encoder, e.g. from ``ssl/fsdd_beats_iter*``; the file's
+        settings must agree with these, the error names the differences), ``sample_rate`` of
+        the input (resampled to 16 kHz when different), ``fbank_mean`` / ``fbank_std``
+        (BEATs' fixed normalisation), ``fbank_high_freq`` (Kaldi's ``high_freq``: 0 = 8 kHz as
+        published; 4000 spreads the 128 bins over what 8 kHz audio holds).
     """
 
     def __init__(
@@ -219,12 +239,14 @@ class BEATs(nn.Module):
         sample_rate: int = SAMPLE_RATE,
         fbank_mean: float = FBANK_MEAN,
         fbank_std: float = FBANK_STD,
+        fbank_high_freq: float = 0.0,
     ) -> None:
         super().__init__()
         if MEL_BINS % input_patch_size:
             raise ValueError(f"input_patch_size {input_patch_size} must divide {MEL_BINS} bins")
         self.arch = {k: v for k, v in locals().items() if k in ARCH_KEYS}
         self.sample_rate, self.fbank_mean, self.fbank_std = sample_rate, fbank_mean, fbank_std
+        self.fbank_high_freq = fbank_high_freq
         self.patch = input_patch_size
         self.freq_patches = MEL_BINS // input_patch_size
         self.output_dim = encoder_embed_dim
@@ -244,7 +266,7 @@ class BEATs(nn.Module):
         self.encoder = BEATsTransformer(encoder_embed_dim, conv_pos, conv_pos_groups, layers,
                                         layer_norm_first, dropout)
         if pretrained is not None:
-            self.load_published(pretrained)
+            self.load(pretrained)
 
     # ------------------------------------------------------------------ computation
 
@@ -261,7 +283,7 @@ class BEATs(nn.Module):
                 continue
             feats = kaldi.fbank(x * INT16_SCALE, num_mel_bins=MEL_BINS,
                                 sample_frequency=SAMPLE_RATE, frame_length=25.0,
-                                frame_shift=10.0, dither=0.0)
+                                frame_shift=10.0, dither=0.0, high_freq=self.fbank_high_freq)
             rows.append((feats - self.fbank_mean) / (2 * self.fbank_std))
         frames = torch.tensor([len(r) for r in rows], device=wav.device)
         return nn.utils.rnn.pad_sequence(rows, batch_first=True), frames
@@ -271,17 +293,31 @@ class BEATs(nn.Module):
         layer's output, each [B, N, D] with tokens ``t * freq_patches + f``; token counts [B]).
         Patches past an utterance's end are padding (their rows are not meaningful)."""
         fbank, frames = self.fbank(wav, lens)
-        time_lens = frames // self.patch
-        time_patches = max(int(time_lens.max()), 1)
-        need = time_patches * self.patch
-        fbank = F.pad(fbank, (0, 0, 0, max(need - fbank.shape[1], 0)))[:, :need]
+        x, token_lens = self.embed(fbank, frames)
+        return self.encode(x, token_lens), token_lens
+
+    def patch_grid(self, fbank: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """Fbank [B, frames, 128] cut or zero-padded to whole time patches [B, T' * patch, 128]
+        and the token counts [B] (a partial last patch is dropped)."""
+        return patch_grid(fbank, frames, self.patch)
+
+    def patches(self, fbank: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """The fbank patches themselves [B, N, patch * patch] in token order, token counts [B]:
+        what a tokenizer labels."""
+        return fbank_patches(fbank, frames, self.patch)
+
+    def embed(self, fbank: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """Fbank -> the token embeddings the transformer reads [B, N, D], token counts [B]."""
+        fbank, token_lens = self.patch_grid(fbank, frames)
         x = self.patch_embedding(fbank.unsqueeze(1))  # [B, E, T', F']
         x = self.layer_norm(x.flatten(2).transpose(1, 2))  # time-major tokens
         if self.post_extract_proj is not None:
             x = self.post_extract_proj(x)
-        token_lens = time_lens * self.freq_patches
-        padding = ~lengths_to_mask(token_lens, x.shape[1])
-        return self.encoder(x, padding), token_lens
+        return x, token_lens
+
+    def encode(self, x: Tensor, token_lens: Tensor) -> list[Tensor]:
+        """Token embeddings [B, N, D] -> the transformer input and every layer's output."""
+        return self.encoder(x, ~lengths_to_mask(token_lens, x.shape[1]))
 
     def to_frames(self, tokens: Tensor, token_lens: Tensor) -> tuple[Tensor, Tensor]:
         """Tokens [B, T' * F', D] -> one vector per time patch [B, T', D] (mean over the
@@ -292,9 +328,51 @@ class BEATs(nn.Module):
 
     # ------------------------------------------------------------------ checkpoints
 
-    def load_published(self, path: str | Path) -> None:
-        """Copy a published BEATs checkpoint (``{"cfg": ..., "model": ...}``) into this module."""
-        cfg, state = read_beats(path)
+    def load(self, path: str | Path) -> None:
+        """Weights from a published BEATs file or an audiokit experiment (dir or ``model.pt``)."""
+        from audiokit.inference.loading import MODEL_FILE, read_model_file
+        from audiokit.models.asr.wav2vec2 import _load_pickle
+
+        path = Path(path)
+        path = path / MODEL_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: BEATs checkpoint not found")
+        saved = _load_pickle(path)  # weights_only; published files may name other globals
+        if isinstance(saved, dict) and isinstance(saved.get("state_dict"), dict):
+            self.load_experiment(path, read_model_file(path))  # audiokit's checks on top
+        else:
+            self.load_published(path, saved)
+
+    def load_experiment(self, path: Path, saved: dict) -> None:
+        """The BEATs encoder of an audiokit ``model.pt``: ``model.encoder.*`` of a BEATs
+        pretraining (ssl/fsdd_beats_iter*) or ``frontend.upstream.*`` of a task on its
+        features; the settings saved with it must match this module's."""
+        state = saved["state_dict"]
+        prefix = next((p for p in ("model.encoder.", "frontend.upstream.")
+                       if p + "patch_embedding.weight" in state), None)
+        if prefix is None:
+            raise ValueError(f"{path}: no BEATs encoder weights (model.encoder.* of a BEATs "
+                             "pretraining or frontend.upstream.* of a task on its features)")
+        hparams = saved.get("hparams") or {}
+        node = ((hparams.get("model") or {}).get("encoder") if prefix == "model.encoder."
+                else (hparams.get("frontend") or {}).get("upstream")) or {}
+        mine = self.arch | {"fbank_high_freq": self.fbank_high_freq,
+                            "fbank_mean": self.fbank_mean, "fbank_std": self.fbank_std}
+        diff = {k: (v, node[k]) for k, v in mine.items() if k in node and node[k] != v}
+        if diff:
+            shown = "; ".join(f"{k}: config {a!r} vs file {b!r}" for k, (a, b) in diff.items())
+            raise ValueError(f"{path}: the experiment's BEATs differs from this one ({shown})")
+        encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        missing, unexpected = self.load_state_dict(encoder, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path}: tensors missing from the file: {missing[:8]}; not in "
+                             f"this BEATs: {unexpected[:8]}")
+        log.info("%s: BEATs encoder (%s*) loaded", path, prefix)
+
+    def load_published(self, path: str | Path, saved: Any = None) -> None:
+        """Copy a published BEATs checkpoint (``{"cfg": ..., "model": ...}``) into this module
+        (``saved``: the file's contents when already read)."""
+        cfg, state = read_beats(path, saved)
         file_arch = {k: cfg.get(k, PUBLISHED_DEFAULTS[k]) for k in ARCH_KEYS}
         diff = {k: (self.arch[k], v) for k, v in file_arch.items() if self.arch[k] != v}
         if diff:
@@ -312,14 +390,15 @@ class BEATs(nn.Module):
                  dropped or "nothing")
 
 
-def read_beats(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
+def read_beats(path: str | Path, saved: Any = None) -> tuple[dict, dict[str, Tensor]]:
     """(cfg, state dict) of a published BEATs file, read with ``weights_only=True``."""
     from audiokit.models.asr.wav2vec2 import _load_pickle, _plain
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: BEATs checkpoint not found")
-    saved = _load_pickle(path)
+    if saved is None:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: BEATs checkpoint not found")
+        saved = _load_pickle(path)
     if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
         raise ValueError(f"{path}: not a BEATs checkpoint (no 'model' state dict)")
     cfg = _plain(saved.get("cfg") or {})
