@@ -13,7 +13,7 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only vocode        # vocoder RTF, batch 1 and batched; Griffin-Lim's
     python bench/run.py --only codec_lm      # codec LM tokens/s; generation with/without KV cache
     python bench/run.py --only music         # Music Transformer vs vanilla: tokens/s, sampling
-    python bench/run.py --only ssl_pretrain  # Audio-MAE and HuBERT pretraining steps/s, peak RSS
+    python bench/run.py --only ssl_pretrain  # Audio-MAE, HuBERT, BEATs pretraining steps/s, RSS
     python bench/run.py --only tts           # Tacotron 2 and VITS: training batches/s, synthesis RTF
 """
 

@@ -3,11 +3,13 @@ experiment (labels ignored) on a slice of FSDD, a bounded number of steps (the f
 ``--warmup`` steps untimed). Also the SSL-features frontend (frozen MAE encoder, weighted layer
 sum) forward speed, and (in a fresh process, so its peak RSS is its own) the same figures for
 HuBERT iteration 1 (ssl/fsdd_hubert_iter1, MFCC k-means targets of the slice written first;
-under "hubert"). Prints one JSON object.
+under "hubert") and for BEATs iteration 1 (ssl/fsdd_beats_iter1, random-projection labels;
+under "beats"). Prints one JSON object.
 
     FSDD_ROOT=/path/to/fsdd python bench/ssl_pretrain.py                 # 60 timed steps each
     python bench/ssl_pretrain.py --steps 20 --per-digit 4 -- trainer=gpu   # Hydra overrides after --
     python bench/ssl_pretrain.py --experiment ssl/fsdd_hubert_iter1        # HuBERT only
+    python bench/ssl_pretrain.py --experiment ssl/fsdd_beats_iter1         # BEATs only
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def fsdd_slice(tmp: Path, per_digit: int) -> Path:
 
 
 MAE, HUBERT = "ssl/fsdd_audio_mae", "ssl/fsdd_hubert_iter1"
+BEATS = "ssl/fsdd_beats_iter1"
 
 
 def hubert_targets(tmp: Path, data: Path) -> list[str]:
@@ -99,6 +102,8 @@ def bench_pretrain(tmp: Path, data: Path, steps: int, warmup: int, extra: list[s
            "audio_s_per_s": round(meter.audio_s / elapsed, 1),
            "max_batch_seconds": float(cfg.data.max_batch_seconds),
            **({"mask_ratio": float(cfg.model.mask_ratio)} if experiment == MAE else
+              {"mask_ratio": float(cfg.model.mask_ratio),
+               "codebook_size": int(cfg.model.tokenizer.codebook_size)} if experiment == BEATS else
               {"mask_prob": float(cfg.model.mask_prob), "clusters": int(cfg.model.num_classes)}),
            "num_parameters": sum(p.numel() for p in task.parameters()),
            "threads": torch.get_num_threads()}
@@ -133,9 +138,9 @@ def main() -> int:
     parser.add_argument("--per-digit", type=int, default=10,
                         help="recordings per digit and speaker in the training slice")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--experiment", choices=(MAE, HUBERT), default=None,
-                        help="only this one (default: Audio-MAE and features here, HuBERT in a "
-                             "fresh process)")
+    parser.add_argument("--experiment", choices=(MAE, HUBERT, BEATS), default=None,
+                        help="only this one (default: Audio-MAE and features here, HuBERT and "
+                             "BEATs each in a fresh process)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides (after --)")
     args = parser.parse_args()
     import torch
@@ -152,14 +157,15 @@ def main() -> int:
     if experiment == MAE:
         result |= bench_features()
     result |= peak_rss_mb()
-    if args.experiment is None:  # HuBERT too, in its own process (its own peak RSS)
-        cmd = [sys.executable, __file__, "--experiment", HUBERT, "--steps", str(args.steps),
+    # HuBERT and BEATs too, each in its own process (its own peak RSS)
+    for other, key in ((HUBERT, "hubert"), (BEATS, "beats")) if args.experiment is None else ():
+        cmd = [sys.executable, __file__, "--experiment", other, "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--per-digit", str(args.per_digit)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         done = subprocess.run([*cmd, "--", *args.overrides], capture_output=True, text=True)
         if done.returncode != 0:
-            raise SystemExit(f"HuBERT bench failed: {done.stderr[-2000:]}")
-        result["hubert"] = json.loads(done.stdout.strip().splitlines()[-1])
+            raise SystemExit(f"{other} bench failed: {done.stderr[-2000:]}")
+        result[key] = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(result))
     return 0
 

@@ -43,3 +43,14 @@ def test_ssl_pretrain_bench_times_hubert(fsdd_root):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["experiment"] == "ssl/fsdd_hubert_iter1" and result["timed_steps"] == 2
     assert result["steps_per_s"] > 0 and result["peak_rss_mb"] > 0 and result["clusters"] == 100
+
+
+def test_ssl_pretrain_bench_times_beats(fsdd_root):
+    done = subprocess.run([sys.executable, str(BENCH / "ssl_pretrain.py"), "--threads", "1",
+                           "--experiment", "ssl/fsdd_beats_iter1", "--steps", "2", "--warmup",
+                           "1", "--per-digit", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["experiment"] == "ssl/fsdd_beats_iter1" and result["timed_steps"] == 2
+    assert result["steps_per_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["codebook_size"] == 256 and result["mask_ratio"] == 0.75
