@@ -24,6 +24,8 @@
     audiokit-prep chorales --out data                        # Bach chorales (music21) -> MIDI, splits
     audiokit-prep maestro --root $MAESTRO --out data         # MAESTRO MIDI lists by its CSV split
     audiokit-prep music-tokens data/train data/valid data/test --token-dir data/events  # MIDI -> events
+    audiokit-prep render-chorales --chorales data --out data/audio  # captioned audio clips (t2m)
+    audiokit-prep t2m-chance data/audio/test --out exp/chance --kind shuffled  # t2m chance row
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
     audiokit-score task=sv ref=data/test/trials hyp=E/infer/test/scores exp_dir=E
     audiokit-score task=diar ref=data/test/rttm hyp=E/infer/test/rttm exp_dir=E collars=[0.25,0]
     audiokit-score task=tts ref=data/test hyp=E/synth/test exp_dir=E asr_exp_dir=A sv_exp_dir=S
+    audiokit-score task=t2m ref=data/test hyp=GEN exp_dir=E classifier_exp_dirs=[T,M] fd_ref=data/valid
 
 Prints the headline figures; with ``exp_dir`` also writes ``E/scores/<name>/`` (report.json,
 plots; for asr ``errors.txt``, the word alignments of every utterance with an error) and
@@ -44,6 +45,13 @@ experiment. MCD with DTW, F0 RMSE and voicing error against the recordings, DNSM
 synthesised and real audio (``metrics=[mcd,f0,dnsmos]``), WER/CER of both through
 ``asr_exp_dir``, speaker similarity with ceiling and floor through ``sv_exp_dir``, attention
 failures and RTF: :mod:`audiokit.inference.tts_quality`.
+
+t2m (text-to-music): ``ref`` is a rendered data dir (captions in ``text``, their facts in
+``utt2timbre``/``utt2tempo``/``utt2key``/``utt2mode``), ``hyp`` a folder with ``wav.scp`` of one
+clip per caption. Adherence to each fact (timbre and tempo by the classifiers named in
+``classifier_exp_dirs``, key and mode by chroma key estimation) and the Fréchet distance on each
+classifier's embeddings to the real clips of ``fd_ref`` (default ``ref``):
+:mod:`audiokit.music.t2m_score`.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ from audiokit.utils.results import write_results_md
 
 @dataclass
 class ScoreConfig:
-    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec | music | tts
+    task: str = "???"              # cls | asr | sep | sv | diar | vocoder | codec | music | tts | t2m
     ref: str = "???"
     hyp: str = "???"
     exp_dir: str | None = None     # where scores/ and RESULTS.md go; None = print only
@@ -87,6 +95,9 @@ class ScoreConfig:
     asr_exp_dir: str | None = None  # WER of original and resynthesised audio through this ASR
     # tts: metrics= chooses among audiokit.inference.tts_quality.METRICS; asr_exp_dir as above
     sv_exp_dir: str | None = None   # speaker similarity of synthesised to real audio
+    # t2m: the judges (classification exp dirs, one per fact), and the real clips for the FD
+    classifier_exp_dirs: list[str] = field(default_factory=list)
+    fd_ref: str | None = None      # a data dir of real clips; None = ref's own
 
 
 def _paired(ref_file: str, hyp_file: str, allow_empty_value: bool = False,
@@ -385,12 +396,34 @@ def _music_section(report: dict) -> list[str]:
 
 RESULTS_SECTIONS.setdefault("music", _music_section)
 
-DIR_TASKS = ("sep", "vocoder", "codec", "music", "tts")  # ref and hyp are folders
+
+def score_t2m(cfg, out_dir: Path | None) -> dict:
+    """t2m: caption adherence and Fréchet distance of generated clips (audiokit.music.t2m_score)."""
+    from audiokit.music.t2m_score import score_t2m as score
+
+    return score(cfg.ref, cfg.hyp, [str(e) for e in cfg.classifier_exp_dirs], cfg.fd_ref, out_dir)
+
+
+def _t2m_headline(report: dict) -> str:
+    from audiokit.music.t2m_score import headline
+
+    return headline(report)
+
+
+def _t2m_section(report: dict) -> list[str]:
+    from audiokit.music.t2m_score import results_section
+
+    return results_section(report)
+
+
+RESULTS_SECTIONS.setdefault("t2m", _t2m_section)
+
+DIR_TASKS = ("sep", "vocoder", "codec", "music", "tts", "t2m")  # ref and hyp are folders
 
 SCORERS = {"cls": score_classification, "asr": score_asr, "sep": score_separation,
            "vocoder": score_audio, "codec": score_audio,
            "sv": score_verification, "diar": score_diarization, "music": score_music,
-           "tts": score_tts}
+           "tts": score_tts, "t2m": score_t2m}
 
 # The line printed for each scored set.
 HEADLINES = {
@@ -408,6 +441,7 @@ HEADLINES = {
     "codec": _audio_headline,
     "music": _music_headline,
     "tts": _tts_headline,
+    "t2m": _t2m_headline,
 }
 
 
@@ -429,6 +463,9 @@ figures. tasks, and what ref / hyp are:
   tts    data dir of real recordings (text,  MCD (DTW), F0 RMSE, DNSMOS of both sides; WER/CER of
          wav.scp) / TTS infer output folder  both with asr_exp_dir=A; speaker similarity with
                                              sv_exp_dir=S; attention failures, RTF (+ per_utt.csv)
+  t2m    rendered data dir (captions, facts) adherence to timbre, tempo (classifier_exp_dirs=[T,M]),
+         / folder with wav.scp (one clip per  key and mode (chroma); Fréchet distance on the
+         caption)                            judges' embeddings to fd_ref's clips (+ per_utt.tsv)
 
 With exp_dir=E it also writes E/scores/<name>/report.json (and the files above) and
 regenerates E/RESULTS.md from every scored set. Set AUDIOKIT_DEBUG=1 to see tracebacks.

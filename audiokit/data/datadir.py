@@ -94,13 +94,28 @@ class DataDir:
         return self.wav_scp[utt], None, None
 
     def label_map(self, name: str = "utt2label") -> dict[str, list[str]] | None:
-        """Class labels per utterance from ``utt2label``, or the speaker from ``utt2spk``
-        (speaker-recognition training classifies speakers)."""
+        """Class labels per utterance from ``utt2label``, the speaker from ``utt2spk``
+        (speaker-recognition training classifies speakers), or any other ``utt2<fact>`` file
+        of the dir (e.g. ``utt2timbre`` of rendered music: one judge per fact); None if the
+        file is absent."""
         if name == "utt2label":
             return self.utt2label
         if name == "utt2spk":
             return {u: [s] for u, s in self.utt2spk.items()} if self.utt2spk else None
-        raise ValueError(f"label file must be utt2label or utt2spk, got {name!r}")
+        if not name.startswith("utt2") or "/" in name or name in TEXT_FILES:
+            raise ValueError(f"label file must be utt2label, utt2spk or another utt2<name> "
+                             f"file, got {name!r}")
+        if not (self.path / name).is_file():
+            return None
+        entries = read_kaldi_map(self.path / name)
+        utts = set(self.utt_ids)
+        unknown = [u for u in entries if u not in utts]
+        missing = [u for u in self.utt_ids if u not in entries]
+        if unknown or missing:
+            raise DataDirError(f"{self.path / name}: {len(unknown)} id(s) not in wav.scp/segments "
+                               f"(e.g. {unknown[:1]}), {len(missing)} utterance(s) missing "
+                               f"(e.g. {missing[:1]})")
+        return {u: v.split() for u, v in entries.items()}
 
     def spk2utt(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = defaultdict(list)

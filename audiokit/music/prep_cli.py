@@ -1,9 +1,11 @@
-"""The music stages of ``audiokit-prep``: ``chorales``, ``maestro`` and ``music-tokens``."""
+"""The music stages of ``audiokit-prep``: ``chorales``, ``maestro``, ``music-tokens``,
+``render-chorales`` (captioned audio clips) and ``t2m-chance`` (chance rows for scoring)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 
 
@@ -45,6 +47,49 @@ def cmd_music_tokens(args: argparse.Namespace) -> None:
         print(f"  {d}/events: {s['pieces']} pieces, {s['events']} events{skipped}")
 
 
+def cmd_render_chorales(args: argparse.Namespace) -> None:
+    from audiokit.music.render import RenderConfig, render
+
+    counts = {}
+    for item in args.clips_per_chorale.split(","):
+        split, _, n = item.partition("=")
+        if split not in ("train", "valid", "test") or not n.isdigit():
+            sys.exit(f"audiokit-prep render-chorales: --clips-per-chorale: expected "
+                     f"train=N,valid=N,test=N, got {args.clips_per_chorale!r}")
+        counts[split] = int(n)
+    if args.clip_seconds <= 0:
+        sys.exit(f"audiokit-prep render-chorales: --clip-seconds must be positive, got {args.clip_seconds}")
+    cfg = RenderConfig(args.clip_seconds, args.sample_rate, counts, seed=args.seed,
+                       synth=args.synth, soundfont=args.soundfont)
+    if args.synth == "fluidsynth":
+        from audiokit.music.fluidsynth import find_soundfont
+
+        if shutil.which("fluidsynth") is None:
+            sys.exit("audiokit-prep render-chorales: --synth fluidsynth: fluidsynth is not "
+                     "installed (apt-get install fluidsynth fluid-soundfont-gm)")
+        try:
+            find_soundfont(args.soundfont)
+        except FileNotFoundError as e:
+            sys.exit(f"audiokit-prep render-chorales: {e}")
+    try:
+        report = render(args.chorales, args.out, cfg, args.limit)
+    except FileNotFoundError as e:
+        sys.exit(f"audiokit-prep render-chorales: error: {e}")
+    for split, r in report["splits"].items():
+        print(f"  {args.out}/{split}: {r['clips']} clips of {args.clip_seconds:g} s from "
+              f"{r['chorales']} chorales; timbre {r['timbre']}, tempo {r['tempo']}, "
+              f"mode {r['mode']}, {r['keys']} keys")
+    if report["skipped"]:
+        print(f"  skipped {len(report['skipped'])} MIDI file(s) (listed in {args.out}/skipped_render)")
+
+
+def cmd_t2m_chance(args: argparse.Namespace) -> None:
+    from audiokit.music.t2m_chance import make_chance_dir
+
+    out = make_chance_dir(args.ref, args.out, args.kind, args.seed)
+    print(f"  {out}/wav.scp: {args.kind} clips for the captions of {args.ref}")
+
+
 def add_parsers(sub) -> None:
     p = sub.add_parser("chorales", help="the Bach chorales of music21's corpus -> MIDI + "
                        "train/valid/test midi.scp (fixed split by chorale)")
@@ -72,6 +117,28 @@ def add_parsers(sub) -> None:
     p.add_argument("--on-bad-midi", default="error", choices=["error", "skip"])
     p.set_defaults(func=cmd_music_tokens)
 
+    p = sub.add_parser("render-chorales", help="chorale MIDI (audiokit-prep chorales) -> "
+                       "captioned audio clips with timbre/tempo/key/mode labels (text-to-music)")
+    p.add_argument("--chorales", required=True, help="the chorales dir ({train,valid,test}/midi.scp)")
+    p.add_argument("--out", required=True, help="where to write {train,valid,test}/ and wav/")
+    p.add_argument("--clip-seconds", type=float, default=6.0)
+    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--clips-per-chorale", default="train=2,valid=2,test=3")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synth", default="builtin", choices=["builtin", "fluidsynth"],
+                   help="builtin: the additive synthesiser; fluidsynth: a GM soundfont")
+    p.add_argument("--soundfont", help="fluidsynth only (default: the Debian FluidR3_GM.sf2)")
+    p.add_argument("--limit", type=int, help="at most this many chorales per split (tests)")
+    p.set_defaults(func=cmd_render_chorales)
+
+    p = sub.add_parser("t2m-chance", help="chance rows for audiokit-score task=t2m: real clips "
+                       "under shuffled captions, or noise")
+    p.add_argument("ref", help="a rendered data dir (its captions and clips)")
+    p.add_argument("--out", required=True, help="folder to write wav.scp (and noise clips) to")
+    p.add_argument("--kind", required=True, choices=["shuffled", "noise"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_t2m_chance)
+
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use audiokit-prep chorales | maestro | music-tokens")
+    sys.exit("use audiokit-prep chorales | maestro | music-tokens | render-chorales | t2m-chance")

@@ -58,8 +58,10 @@ def _stream(notes: list[Note], steps_per_quarter: int):
     return s
 
 
-def analyze_key(notes: list[Note], steps_per_quarter: int):
-    return _stream(notes, steps_per_quarter).analyze("key")
+def analyze_key(notes: list[Note], steps_per_quarter: int, method: str = "key"):
+    """music21's key analysis; ``method`` names its weights ("key": Aarden-Essen,
+    "key.krumhansl": Krumhansl-Kessler)."""
+    return _stream(notes, steps_per_quarter).analyze(method)
 
 
 def piece_stats(notes: list[Note], steps_per_quarter: int = 4, window_quarters: int = 8) -> dict:
