@@ -11,7 +11,7 @@ recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 RECIPE_STAGES=(
   "prepare: the chorales to MIDI and train/valid/test lists (music21 corpus)"
   "render: captioned clips with timbre/tempo/key/mode labels (built-in synthesiser or FluidSynth)"
-  "global CMVN statistics of the judges' features"
+  "global CMVN statistics of each judge's features"
   "train the judges (classifiers of utt2timbre and utt2tempo)"
   "score the ceiling (real test clips) and chance rows (shuffled captions, noise): RESULTS.md"
 )
@@ -44,17 +44,20 @@ stage_render() {
 
 stage_stats() {
   require "$audio_dir/train/wav.scp" "run stage 2"
-  audiokit-prep stats --out "$exp_dir/cmvn.json" --data-dir "$audio_dir/train" -- \
-    experiment=cls/chorales_timbre "${overrides[@]}"
+  local j
+  for j in $judges; do  # each judge's own frontend (log-mel, tempogram)
+    audiokit-prep stats --out "$exp_dir/cmvn_$j.json" --data-dir "$audio_dir/train" -- \
+      experiment="cls/chorales_$j" "${overrides[@]}"
+  done
 }
 
 stage_train() {
-  require "$exp_dir/cmvn.json" "run stage 3"
   local j
   for j in $judges; do
+    require "$exp_dir/cmvn_$j.json" "run stage 3"
     audiokit-train experiment="cls/chorales_$j" exp_dir="$exp_dir/$j" \
       paths.train_dir="$audio_dir/train" paths.valid_dir="$audio_dir/valid" \
-      paths.label_list="$audio_dir/labels/$j.txt" paths.cmvn_stats="$exp_dir/cmvn.json" \
+      paths.label_list="$audio_dir/labels/$j.txt" paths.cmvn_stats="$exp_dir/cmvn_$j.json" \
       "${overrides[@]}"
   done
 }
