@@ -50,3 +50,24 @@ def test_recipe_end_to_end(tiny_fsdd, tmp_path):
     results = (exp / "RESULTS.md").read_text()
     assert "# finetune_2pc" in results and "# scratch_2pc" in results
     assert "| accuracy |" in results
+
+
+def test_more_labels_per_class_than_the_valid_set_has(tiny_fsdd, tmp_path):
+    """--labels-per-class N above a digit's valid recordings (10 here) keeps all of them
+    instead of stopping (FSDD's validation set has 25 per digit, so 50 stopped the curve);
+    the training subset still has exactly N per digit."""
+    exp = tmp_path / "exp"
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    proc = subprocess.run(
+        [str(RUN), "--stop-stage", "1", "--exp-dir", str(exp), "--train-set", str(tiny_fsdd / "train"),
+         "--valid-set", str(tiny_fsdd / "valid"), "--test-sets", str(tiny_fsdd / "test"),
+         "--labels-per-class", "12"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+    def per_digit(name):
+        lines = (exp / "data" / name / "utt2label").read_text().split("\n")
+        return sorted(line.split()[1] for line in lines if line)
+
+    assert per_digit("train_12pc") == sorted([str(d) for d in range(10)] * 12)
+    assert per_digit("valid_12pc") == sorted([str(d) for d in range(10)] * 10)

@@ -17,7 +17,8 @@ RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test
 RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] "
 RECIPE_HELP="Pretraining reads every recording of the train, valid and test sets as audio only (wav.scp;
 utt2label is not copied). Fine-tuning uses --labels-per-class N recordings of each label from the
-training set and as many from the valid set (drawn with --seed), or all of them.
+training set and as many from the valid set (drawn with --seed; all of a digit's valid recordings
+when it has fewer), or all of them.
 --freeze: none (train all), all (only the head learns) or N (embeddings + first N blocks).
 Hydra overrides after -- go to fine-tuning; --pretrain-overrides to pretraining.
 Exp dirs: <exp-dir>/mae, <exp-dir>/finetune_<N>pc, <exp-dir>/scratch_<N>pc."
@@ -44,15 +45,18 @@ mae_dir="$exp_dir/mae"
 runs=("finetune_${labels_per_class}pc")
 $scratch && runs+=("scratch_${labels_per_class}pc")
 
-# subset_labels SRC OUT: N recordings of each label of SRC (seeded), or all with N = all.
+# subset_labels SRC OUT [cap]: N recordings of each label of SRC (seeded), or all with N = all;
+# with "cap", a label with fewer than N recordings keeps all of them (the validation set: FSDD's
+# has 25 per digit) instead of stopping.
 subset_labels() {
-  "$(audiokit_python)" - "$1" "$2" "$labels_per_class" "$seed" <<'PY'
+  "$(audiokit_python)" - "$1" "$2" "$labels_per_class" "$seed" "${3:-}" <<'PY'
 import random, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 from audiokit.data.datadir import read_kaldi_map, write_kaldi_map
 
 src, out, per_class, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+cap = sys.argv[5] == "cap"
 labels = read_kaldi_map(src / "utt2label")
 by_label = defaultdict(list)
 for utt in sorted(labels):
@@ -62,7 +66,10 @@ chosen = set()
 for label in sorted(by_label):
     utts = by_label[label]
     if per_class != "all" and len(utts) < int(per_class):
-        sys.exit(f"{src}/utt2label: label '{label}' has {len(utts)} recordings, fewer than {per_class}")
+        if not cap:
+            sys.exit(f"{src}/utt2label: label '{label}' has {len(utts)} recordings, fewer than {per_class}")
+        chosen.update(utts)
+        continue
     chosen.update(utts if per_class == "all" else rng.sample(utts, int(per_class)))
 out.mkdir(parents=True, exist_ok=True)
 for name in ("wav.scp", "utt2label", "utt2spk", "utt2dur"):
@@ -92,7 +99,7 @@ stage_prepare() {
   unlabelled "$ssl_data/pretrain" "$train_set" "$valid_set" $test_sets
   unlabelled "$ssl_data/pretrain_valid" "$valid_set"
   subset_labels "$train_set" "$ssl_data/train_${labels_per_class}pc"
-  subset_labels "$valid_set" "$ssl_data/valid_${labels_per_class}pc"
+  subset_labels "$valid_set" "$ssl_data/valid_${labels_per_class}pc" cap
   echo "pretraining: $(wc -l < "$ssl_data/pretrain/wav.scp") recordings (no labels);" \
     "fine-tuning: $(wc -l < "$ssl_data/train_${labels_per_class}pc/wav.scp") labelled"
 }
