@@ -37,6 +37,7 @@ iter1_overrides="" iter2_overrides=""
 seed=0
 
 source "$recipe_dir/../../../scripts/stages.sh"
+source "$recipe_dir/../../../scripts/multi_run_stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/fsdd_hubert}"
 use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
@@ -123,31 +124,8 @@ stage_finetune() {
   done
 }
 
-stage_infer() {
-  local run t
-  for run in "${runs[@]}"; do
-    require "$exp_dir/$run/model.pt" "run stage 6"
-    for t in $test_sets; do
-      audiokit-infer exp_dir="$exp_dir/$run" data_dir="$t" \
-        output_dir="$exp_dir/$run/infer/$(basename "$t")" decoding.mode=ctc_greedy
-    done
-  done
-}
-
-stage_score() {
-  local run t name
-  : > "$exp_dir/RESULTS.md.tmp"
-  for run in "${runs[@]}"; do
-    for t in $test_sets; do
-      name=$(basename "$t")
-      require "$exp_dir/$run/infer/$name/text" "run stage 7"
-      audiokit-score task=asr ref="$t/text" hyp="$exp_dir/$run/infer/$name/text" \
-        exp_dir="$exp_dir/$run" name="$name"
-    done
-    { echo "# $run"; echo; sed -E 's/^(#+) /\1# /' "$exp_dir/$run/RESULTS.md"; echo; } >> "$exp_dir/RESULTS.md.tmp"
-  done
-  mv "$exp_dir/RESULTS.md.tmp" "$exp_dir/RESULTS.md"
-}
+stage_infer() { infer_runs 6 decoding.mode=ctc_greedy; }
+stage_score() { score_runs 7 asr text; }
 
 run_stage 1 stage_prepare
 run_stage 2 stage_kmeans_mfcc

@@ -33,6 +33,7 @@ pretrain_overrides=""
 seed=0
 
 source "$recipe_dir/../../../scripts/stages.sh"
+source "$recipe_dir/../../../scripts/multi_run_stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/fsdd_ssl}"
 use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
@@ -135,30 +136,8 @@ stage_finetune() {
   done
 }
 
-stage_infer() {
-  local run t
-  for run in "${runs[@]}"; do
-    require "$exp_dir/$run/model.pt" "run stage 4"
-    for t in $test_sets; do
-      audiokit-infer exp_dir="$exp_dir/$run" data_dir="$t" output_dir="$exp_dir/$run/infer/$(basename "$t")"
-    done
-  done
-}
-
-stage_score() {
-  local run t name
-  : > "$exp_dir/RESULTS.md.tmp"
-  for run in "${runs[@]}"; do
-    for t in $test_sets; do
-      name=$(basename "$t")
-      require "$exp_dir/$run/infer/$name/utt2label" "run stage 5"
-      audiokit-score task=cls ref="$t/utt2label" hyp="$exp_dir/$run/infer/$name/utt2label" \
-        exp_dir="$exp_dir/$run" name="$name"
-    done
-    { echo "# $run"; echo; sed -E 's/^(#+) /\1# /' "$exp_dir/$run/RESULTS.md"; echo; } >> "$exp_dir/RESULTS.md.tmp"
-  done
-  mv "$exp_dir/RESULTS.md.tmp" "$exp_dir/RESULTS.md"
-}
+stage_infer() { infer_runs 4; }
+stage_score() { score_runs 5 cls utt2label; }
 
 run_stage 1 stage_prepare
 run_stage 2 stage_stats
