@@ -16,6 +16,8 @@ class MaskedPretrainingTask(AudioTask):
     ``loss`` (the training config's loss group) and ``labels`` are accepted and ignored: the
     loss lives in the model, and a data dir's utt2label, if any, is not used.
     Validation draws its masks from a fixed seed so ``valid/loss`` compares across epochs.
+    Scalars the model returns under ``"metrics"`` (BEATs: masked-label accuracy, labels or
+    codes in use) are logged as ``train/*`` and ``valid/*`` beside the loss.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class MaskedPretrainingTask(AudioTask):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self(batch["audio"], batch["audio_lens"])
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=len(batch["ids"]))
+        self._log_model_metrics(out, "train", batch)
         return out["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -49,3 +52,9 @@ class MaskedPretrainingTask(AudioTask):
         out = self(batch["audio"], batch["audio_lens"], generator=generator)
         self.log("valid/loss", out["loss"], prog_bar=True, batch_size=len(batch["ids"]),
                  sync_dist=True)
+        self._log_model_metrics(out, "valid", batch)
+
+    def _log_model_metrics(self, out: dict, stage: str, batch: dict) -> None:
+        for name, value in (out.get("metrics") or {}).items():
+            self.log(f"{stage}/{name}", value, batch_size=len(batch["ids"]),
+                     sync_dist=stage == "valid")

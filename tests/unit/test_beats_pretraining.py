@@ -187,7 +187,7 @@ def _experiment_file(tmp_path, model: BEATs, arch: dict):
     state["model.head.weight"] = torch.zeros(3, 16)
     exp = tmp_path / "exp"
     exp.mkdir()
-    torch.save({"task": "audiokit.tasks.beats_pretraining.BEATsPretrainingTask",
+    torch.save({"task": "audiokit.tasks.masked_pretraining.MaskedPretrainingTask",
                 "hparams": {"model": {"encoder": {
                     "_target_": "audiokit.models.ssl.beats.BEATs", **arch}}},
                 "state_dict": state}, exp / "model.pt")
@@ -218,3 +218,20 @@ def test_an_experiment_naming_an_untrusted_class_is_refused(tmp_path):
     torch.save(saved, exp / "model.pt")
     with pytest.raises(UntrustedConfigError):
         BEATsUpstream(**TINY, pretrained=exp)
+
+
+def test_masked_pretraining_logs_the_models_own_metrics_beside_the_loss():
+    from audiokit.tasks.masked_pretraining import MaskedPretrainingTask
+
+    logged = []
+
+    class Recorder:
+        def log(self, name, value, **kwargs):
+            logged.append((name, float(value), kwargs["batch_size"], kwargs["sync_dist"]))
+
+    out = {"loss": torch.tensor(1.0),
+           "metrics": {"masked_acc": torch.tensor(0.25), "labels_used": torch.tensor(7.0)}}
+    batch = {"ids": ["a", "b", "c"]}
+    MaskedPretrainingTask._log_model_metrics(Recorder(), out, "valid", batch)
+    MaskedPretrainingTask._log_model_metrics(Recorder(), {"loss": out["loss"]}, "train", batch)
+    assert logged == [("valid/masked_acc", 0.25, 3, True), ("valid/labels_used", 7.0, 3, True)]

@@ -1,7 +1,7 @@
 """Training BEATs' tokenizer by distillation: the quantised tokens of a
 :class:`~audiokit.models.ssl.distilled_tokenizer.DistilledTokenizer`, through its estimator,
 should point where a frozen teacher's last-layer features point (cosine), for
-``task=masked_pretraining`` / ``beats_pretraining`` (labels ignored)."""
+``task=masked_pretraining`` (labels ignored)."""
 
 from __future__ import annotations
 
