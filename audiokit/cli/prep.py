@@ -136,6 +136,18 @@ def cmd_ami(args: argparse.Namespace) -> None:
               f"{sum(d.utt2dur.values()) / 3600:.2f} h, rttm{uem}")
 
 
+def cmd_esc50(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import esc50
+
+    try:
+        dirs = esc50.prepare(Path(args.root), Path(args.out), args.test_fold, args.esc10)
+    except (AudioError, ValueError) as e:  # DataDirError (a ValueError) names the file
+        sys.exit(f"audiokit-prep esc50: error: {e}")
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} clips, {len({v[0] for v in d.utt2label.values()})} classes")
+
+
 def cmd_trials(args: argparse.Namespace) -> None:
     from audiokit.data.datadir import DataDir, DataDirError
     from audiokit.data.make_trials import make_trials
@@ -677,6 +689,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out (and list) listed meetings without audio instead of failing")
     p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
     p.set_defaults(func=cmd_ami)
+
+    p = sub.add_parser("esc50", help="ESC-50 (audio/, meta/esc50.csv) -> train/valid/test by fold")
+    p.add_argument("--root", required=True, help="the unpacked ESC-50 folder (audio/, meta/)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--test-fold", type=int, default=5, choices=range(1, 6),
+                   help="fold scored as test; the next fold (5 -> 1) is valid, the rest train")
+    p.add_argument("--esc10", action="store_true", help="only the ESC-10 subset (10 classes)")
+    p.set_defaults(func=cmd_esc50)
 
     p = sub.add_parser("fsdd-strings", help="connected-digit strings from FSDD (ASR data dirs)")
     _fsdd_source_args(p)
