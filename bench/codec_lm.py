@@ -13,7 +13,7 @@ import json
 import time
 
 import torch
-from timing import peak_rss_mb, sync, time_steps  # bench/timing.py (this folder leads sys.path)
+from timing import memory_report, sync, time_steps  # bench/timing.py (this folder leads sys.path)
 
 from audiokit.models.codec_lm import CodecLM, generate
 
@@ -104,9 +104,7 @@ def main() -> None:
     if not args.skip_train:
         out |= bench_train(lm, args, args.device)
     out |= bench_generate(lm, args, args.device)
-    out["peak_rss_mb"] = peak_rss_mb()
-    if args.device.startswith("cuda"):
-        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    out |= memory_report(args.device)
     print(json.dumps(out, indent=2))
 
 

@@ -15,7 +15,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from timing import peak_rss_mb, sync, time_steps  # bench/timing.py (this folder leads sys.path)
+from timing import memory_report, sync, time_steps  # bench/timing.py (this folder leads sys.path)
 
 from audiokit.models.music import MusicTransformer
 
@@ -92,9 +92,7 @@ def main() -> None:
         model = build(args, relative, args.device)
         out[name] = {"parameters": sum(q.numel() for q in model.parameters()),
                      **bench_train(model, args, args.device), **bench_sample(model, args, args.device)}
-    out["peak_rss_mb"] = peak_rss_mb()
-    if args.device.startswith("cuda"):
-        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    out |= memory_report(args.device)
     print(json.dumps(out))
 
 

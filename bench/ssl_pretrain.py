@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from timing import peak_rss_mb  # bench/timing.py (this folder leads sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def peak_rss_mb() -> dict[str, float]:
-    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def fsdd_slice(tmp: Path, per_digit: int) -> Path:
@@ -156,7 +153,7 @@ def main() -> int:
                                 experiment)
     if experiment == MAE:
         result |= bench_features()
-    result |= peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     # HuBERT and BEATs too, each in its own process (its own peak RSS)
     for other, key in ((HUBERT, "hubert"), (BEATS, "beats")) if args.experiment is None else ():
         cmd = [sys.executable, __file__, "--experiment", other, "--steps", str(args.steps),

@@ -13,6 +13,14 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def memory_report(device: str) -> dict[str, float]:
+    """This process's peak RSS, and on a GPU the peak memory torch allocated there (MiB)."""
+    report = {"peak_rss_mb": peak_rss_mb()}
+    if device.startswith("cuda"):
+        report["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return report
+
+
 def sync(device: str) -> None:
     """Wait for the GPU's queued work, so a timer reads the work done, not the work queued."""
     if device.startswith("cuda"):

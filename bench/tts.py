@@ -22,7 +22,7 @@ import time
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from timing import peak_rss_mb, sync, time_steps  # bench/timing.py (this folder leads sys.path)
+from timing import memory_report, sync, time_steps  # bench/timing.py (this folder leads sys.path)
 
 from audiokit.cli.train import CONF_DIR, build_task
 from audiokit.losses.gan import (
@@ -169,9 +169,7 @@ def main() -> None:
     for name, fn in (("tacotron2", bench_tacotron2), ("vits", bench_vits)):
         if args.only in (None, name):
             out[name] = fn(args, args.device)
-    out["peak_rss_mb"] = peak_rss_mb()
-    if args.device.startswith("cuda"):
-        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    out |= memory_report(args.device)
     print(json.dumps(out))
 
 
