@@ -4,6 +4,7 @@
     audiokit-prep fsdd-strings --root $FSDD_ROOT --out data  # FSDD digit strings (ASR)
     audiokit-prep fsdd-mix --root $FSDD_ROOT --out data      # FSDD 2-speaker mixtures (separation)
     audiokit-prep fsdd-noisy --root $FSDD_ROOT --out data    # noisy/reverberant FSDD (enhancement)
+    audiokit-prep ljspeech --root $LJSPEECH_ROOT --out data  # LJSpeech-1.1 -> train/valid/test
     audiokit-prep voxceleb --root $VOXCELEB --out data   # voxceleb1_dev, voxceleb1_test (+ trials)
     audiokit-prep librimix --root $LIBRIMIX --out data --mix-type both  # train_100, dev, test
     audiokit-prep wham --root $WHAMR --out data --task sep_noisy --reverb  # WHAMR! tr, cv, tt
@@ -146,6 +147,19 @@ def cmd_esc50(args: argparse.Namespace) -> None:
         sys.exit(f"audiokit-prep esc50: error: {e}")
     for d in dirs.values():
         print(f"  {d.path}: {len(d)} clips, {len({v[0] for v in d.utt2label.values()})} classes")
+
+
+def cmd_ljspeech(args: argparse.Namespace) -> None:
+    from audiokit.data.audio import AudioError
+    from audiokit.data.corpora import ljspeech
+
+    try:
+        dirs = ljspeech.prepare(Path(args.root), Path(args.out), args.valid_count,
+                                args.test_count, args.num_workers)
+    except (AudioError, ValueError) as e:  # DataDirError (a ValueError) names file and line
+        sys.exit(f"audiokit-prep ljspeech: error: {e}")
+    for d in dirs.values():
+        print(f"  {d.path}: {len(d)} utterances, {sum(d.utt2dur.values()) / 3600:.2f} h")
 
 
 def cmd_trials(args: argparse.Namespace) -> None:
@@ -697,6 +711,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fold scored as test; the next fold (5 -> 1) is valid, the rest train")
     p.add_argument("--esc10", action="store_true", help="only the ESC-10 subset (10 classes)")
     p.set_defaults(func=cmd_esc50)
+
+    p = sub.add_parser("ljspeech", help="LJSpeech-1.1 (metadata.csv, wavs/) -> train/valid/test "
+                       "(last ids in sorted order held out)")
+    p.add_argument("--root", required=True, help="the LJSpeech-1.1 folder, or the folder holding it")
+    p.add_argument("--out", required=True, help="where to write the data dirs")
+    p.add_argument("--valid-count", type=int, default=250,
+                   help="valid: the ids before the test ids (default %(default)s, as ESPnet's dev)")
+    p.add_argument("--test-count", type=int, default=250,
+                   help="test: the last ids in sorted order (default %(default)s, as ESPnet's eval1)")
+    p.add_argument("--num-workers", type=int, default=8, help="threads reading wav headers")
+    p.set_defaults(func=cmd_ljspeech)
 
     p = sub.add_parser("fsdd-strings", help="connected-digit strings from FSDD (ASR data dirs)")
     _fsdd_source_args(p)
