@@ -8,8 +8,10 @@ codec (codebook count, codes below ``codebook_size``), or the error names the ut
 the mismatch.
 
 Optional pieces:
-- ``text``: the utterance's transcript as character ids (the character list of the training
-  text is handed to the task and saved in the model file);
+- ``text``: the utterance's transcript or caption as ids of characters or, with
+  ``text_unit: word``, of words (``audiokit.data.text_units``); the unit list of the training
+  text is handed to the task and saved in the model file. A word the training text never had
+  (validation) becomes ``<unk>`` and is counted in the log; an unseen character is an error;
 - a prompt per utterance (VALL-E): ``prompt: utt2prompt`` reads ``utt2prompt`` (``utt
   other_utt`` of the same dir, or a path to a ``.npy`` of codes); ``prompt: same_speaker``
   pairs each utterance with another of its speaker (``utt2spk``), drawn once with the seed.
@@ -31,6 +33,7 @@ from audiokit.data.collate import pad_sequences
 from audiokit.data.datadir import DataDirError, read_kaldi_map
 from audiokit.data.resumable import ResumableDataLoader, SeededItems
 from audiokit.data.sampler import DurationBatchSampler
+from audiokit.data.text_units import TextUnits, build_vocab, check_unit
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class CodecTokenDataset(Dataset):
 
     def __init__(self, data_dir: str | Path, *, codebook_size: int, n_q: int | None,
                  text_vocab: list[str] | None, prompt: str = "none", prompt_frames: int = 75,
-                 seed: int = 0) -> None:
+                 seed: int = 0, text_unit: str = "char") -> None:
         self.dir = Path(data_dir)
         scp = require_codes(self.dir)
         paths = read_kaldi_map(scp)
@@ -85,6 +88,8 @@ class CodecTokenDataset(Dataset):
             n_q = codes.shape[0] if n_q is None else n_q  # the first utterance sets it
             self.codes.append(torch.from_numpy(codes))
         self.n_q = n_q
+        self.text_unit = check_unit(text_unit)
+        self.unknown_words = 0  # words mapped to <unk> (text_unit: word)
         self.text = self._read_text(text_vocab) if text_vocab is not None else None
         self.prompt_of = self._pair_prompts(prompt, paths, codebook_size, seed)
         self.prompt_frames = prompt_frames
@@ -94,16 +99,23 @@ class CodecTokenDataset(Dataset):
             if (self.dir / "text").is_file() else None
         if texts is None:
             raise DataDirError(f"{self.dir}: no text file (the LM is conditioned on text)")
-        index = {c: i for i, c in enumerate(vocab)}
-        out = []
+        units = TextUnits(vocab, self.text_unit)
+        out, unknown_utts = [], set()
         for utt in self.ids:
             if utt not in texts:
                 raise DataDirError(f"{self.dir}/text: no line for utterance '{utt}' of codes.scp")
-            unknown = sorted({c for c in texts[utt] if c not in index})
-            if unknown:
+            ids, unknown = units.encode(texts[utt])
+            if unknown and self.text_unit == "char":
                 raise DataDirError(f"{self.dir}/text: utterance '{utt}' has characters "
-                                   f"{unknown} that the training text does not")
-            out.append(torch.tensor([index[c] for c in texts[utt]], dtype=torch.long))
+                                   f"{sorted(set(unknown))} that the training text does not")
+            if unknown:
+                self.unknown_words += len(unknown)
+                unknown_utts.add(utt)
+            out.append(torch.tensor(ids, dtype=torch.long))
+        if self.unknown_words:
+            log.warning("%s/text: %d word(s) in %d utterance(s) are not in the training text's "
+                        "vocabulary: mapped to <unk>", self.dir, self.unknown_words,
+                        len(unknown_utts))
         return out
 
     def _pair_prompts(self, mode: str, paths: dict[str, str], codebook_size: int, seed: int
@@ -187,7 +199,8 @@ class CodecTokenDataModule(pl.LightningDataModule):
             ``utt2prompt`` as needed).
         codebook_size: codes per codebook of the codec that made the tokens.
         n_q: codebooks expected (None: the first training utterance's count).
-        text: condition on the transcript (characters).
+        text: condition on the transcript or caption.
+        text_unit: ``char`` (characters) or ``word`` (words, with ``<unk>``).
         prompt: ``none`` | ``utt2prompt`` | ``same_speaker``; ``prompt_frames`` caps its length.
         max_batch_frames: padded LM positions per batch (batch size x longest prefix + frames).
     """
@@ -195,7 +208,8 @@ class CodecTokenDataModule(pl.LightningDataModule):
     def __init__(self, train_dir: str, valid_dir: str, *, codebook_size: int,
                  n_q: int | None = None, text: bool = True, prompt: str = "none",
                  prompt_frames: int = 75, max_batch_frames: int = 4000,
-                 max_batch_size: int | None = None, num_workers: int = 0, seed: int = 0) -> None:
+                 max_batch_size: int | None = None, num_workers: int = 0, seed: int = 0,
+                 text_unit: str = "char") -> None:
         super().__init__()
         if prompt not in PROMPT_MODES:
             raise ValueError(f"data.prompt must be one of {PROMPT_MODES}, got {prompt!r}")
@@ -204,6 +218,7 @@ class CodecTokenDataModule(pl.LightningDataModule):
         self.use_text, self.prompt, self.prompt_frames = text, prompt, prompt_frames
         self.max_batch_frames, self.max_batch_size = max_batch_frames, max_batch_size
         self.num_workers, self.seed = num_workers, seed
+        self.text_unit = check_unit(text_unit)
         require_codes(Path(train_dir))
         self.text_vocab = self._vocab() if text else None
         self.train_set = self._dataset(train_dir, n_q)
@@ -214,18 +229,21 @@ class CodecTokenDataModule(pl.LightningDataModule):
         if not file.is_file():
             raise DataDirError(f"{self.train_dir}: no text file (set data.text=false for an "
                                "LM without text)")
-        texts = read_kaldi_map(file, allow_empty_value=True).values()
-        return sorted({c for t in texts for c in t})
+        return build_vocab(read_kaldi_map(file, allow_empty_value=True).values(), self.text_unit)
 
     def _dataset(self, data_dir: str, n_q: int | None) -> CodecTokenDataset:
         return CodecTokenDataset(data_dir, codebook_size=self.codebook_size, n_q=n_q,
                                  text_vocab=self.text_vocab, prompt=self.prompt,
-                                 prompt_frames=self.prompt_frames, seed=self.seed)
+                                 prompt_frames=self.prompt_frames, seed=self.seed,
+                                 text_unit=self.text_unit)
 
     def task_kwargs(self) -> dict:
         """The task builds its model for this codec and text, and saves them in model.pt."""
-        return {"n_q": self.train_set.n_q, "codebook_size": self.codebook_size,
-                "text_vocab": self.text_vocab}
+        kwargs = {"n_q": self.train_set.n_q, "codebook_size": self.codebook_size,
+                  "text_vocab": self.text_vocab}
+        if self.text_unit != "char":  # model files of character LMs stay as they were
+            kwargs["text_unit"] = self.text_unit
+        return kwargs
 
     def setup(self, stage: str | None = None) -> None:
         if self.valid_set is None and stage in (None, "fit", "validate"):

@@ -4,9 +4,11 @@ and audio through the codec.
     audiokit-infer exp_dir=<codec LM exp> data_dir=D output_dir=O \
         codec_lm.codec_exp_dir=<codec exp> [codec_lm.nar_exp_dir=<VALL-E NAR exp>] \
         [codec_lm.temperature=1 codec_lm.top_k=0 codec_lm.top_p=1 codec_lm.guidance=3 ...]
+        [codec_lm.seconds=6]
 
 Reads ``D/text`` (the condition; without text the LM must be unconditional and ``D`` lists
-utterances in ``utt2spk``) and, for a model trained with prompts, ``D/utt2prompt``: per
+utterances in ``utt2spk``; a data dir of captions needs nothing else: no audio) and, for a
+model trained with prompts, ``D/utt2prompt``: per
 utterance a recording (``.wav``/``.flac``; encoded by the codec, the first
 ``codec_lm.prompt_seconds`` used, resampled to the codec's rate with one message), a ``.npy``
 of codes, or an utterance id of ``D/codes.scp``. Writes in O:
@@ -17,7 +19,15 @@ of codes, or an utterance id of ``D/codes.scp``. Writes in O:
   cut there (also a warning; the file is absent when none did);
 - ``empty``: the utterances whose eos came before any frame (also a warning; no audio);
 - with ``codec_exp_dir``: ``wav/<utt>.wav`` and ``wav.scp`` decoded by the codec;
+- ``unknown_words``: per utterance, the words of its text outside a word-level LM's
+  vocabulary (``data.text_unit=word``), which were generated from as ``<unk>`` (also a
+  warning and a count in ``generation.json``; absent when there were none). An unseen
+  character of a character-level LM is an error naming the utterance;
 - ``generation.json``: settings, counts, seconds.
+
+Length: up to eos (at most ``max_frames``), or exactly ``num_frames`` frames, or
+``seconds`` of audio (``round(seconds x the codec's frame rate)`` frames; needs
+``codec_exp_dir``). A fixed length above ``max_frames`` is refused with the numbers.
 
 A VALL-E AR experiment (pattern ``valle``) generates codebook 0; ``nar_exp_dir`` fills the
 others. Codes of another codec (codebook count or size) are an error naming the utterance.
@@ -37,6 +47,7 @@ import torch
 
 from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDirError, read_kaldi_map, write_kaldi_map
+from audiokit.data.text_units import TextUnits
 from audiokit.data.token_datamodule import load_codes
 from audiokit.inference.progress import InferenceProgress, save_npy
 from audiokit.models.codec_lm import CodecNAR, generate
@@ -46,8 +57,14 @@ log = logging.getLogger(__name__)
 
 OPTIONS = {"codec_exp_dir": None, "nar_exp_dir": None, "temperature": 1.0, "top_k": 0,
            "top_p": 1.0, "guidance": None, "max_frames": 500, "num_frames": None,
-           "prompt_seconds": 3.0, "min_prompt_seconds": 0.5, "seed": 0, "batch_size": 8}
+           "prompt_seconds": 3.0, "min_prompt_seconds": 0.5, "seed": 0, "batch_size": 8,
+           "seconds": None}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def seconds_to_frames(seconds: float, frame_rate: float) -> int:
+    """Codec frames for ``seconds`` of audio at ``frame_rate`` frames/s (nearest whole)."""
+    return int(round(seconds * frame_rate))
 
 
 class CodecLMGenerator:
@@ -64,7 +81,9 @@ class CodecLMGenerator:
                             "codec_lm.nar_exp_dir= of the AR experiment")
         self.task, self.device = task.to(device).eval(), device
         self.lm = task.model
-        self.vocab = {c: i for i, c in enumerate(task.text_vocab or [])}
+        self.vocab = list(task.text_vocab or [])
+        self.units = TextUnits(self.vocab, getattr(task, "text_unit", "char"))
+        self.unknown: dict[str, list[str]] = {}  # utterance -> its words mapped to <unk>
         self.codec = self.nar = None
         if self.opts["codec_exp_dir"]:
             from audiokit.inference.codec import Codec
@@ -89,14 +108,40 @@ class CodecLMGenerator:
             log.warning("a VALL-E AR model without codec_lm.nar_exp_dir: only codebook 0 is "
                         "generated, the others are written as zeros")
         self._resample_said = False
+        self.num_frames: int | None = None
+
+    def _fixed_frames(self) -> int | None:
+        """Frames per utterance from ``num_frames`` or ``seconds`` (None: up to eos)."""
+        o = self.opts
+        if o["num_frames"] is not None and o["seconds"] is not None:
+            raise UserError("give codec_lm.num_frames or codec_lm.seconds, not both")
+        frames = o["num_frames"]
+        if o["seconds"] is not None:
+            if self.codec is None:
+                raise UserError("codec_lm.seconds needs codec_lm.codec_exp_dir (its frame rate "
+                                "turns seconds into frames); or give codec_lm.num_frames")
+            frames = seconds_to_frames(float(o["seconds"]), self.codec.model.frame_rate)
+        if frames is None:
+            return None
+        frames = int(frames)
+        if frames < 1:
+            raise UserError(f"codec_lm.num_frames/seconds give {frames} frames: ask for at least 1")
+        if frames > int(o["max_frames"]):
+            what = (f"codec_lm.seconds={o['seconds']} is {frames} frames" if o["seconds"]
+                    is not None else f"codec_lm.num_frames={frames}")
+            raise UserError(f"{what}, more than codec_lm.max_frames={o['max_frames']} (the "
+                            "longest generation allowed): ask for less or raise max_frames")
+        return frames
 
     # ---- inputs ----------------------------------------------------------------------------
     def _text(self, utt: str, text: str) -> torch.Tensor:
-        unknown = sorted({c for c in text if c not in self.vocab})
+        ids, unknown = self.units.encode(text)
+        if unknown and self.units.unit == "char":
+            raise DataDirError(f"text of utterance '{utt}': characters {sorted(set(unknown))} "
+                               "the model was not trained on")
         if unknown:
-            raise DataDirError(f"text of utterance '{utt}': characters {unknown} the model was "
-                               "not trained on")
-        return torch.tensor([self.vocab[c] for c in text], dtype=torch.long)
+            self.unknown[utt] = unknown
+        return torch.tensor(ids, dtype=torch.long)
 
     def _prompt(self, utt: str, source: str, codes_scp: dict[str, str]) -> torch.Tensor:
         where = f"utterance '{utt}' (utt2prompt)"
@@ -144,6 +189,10 @@ class CodecLMGenerator:
             if missing:
                 raise DataDirError(f"{src}/utt2prompt: no prompt for {missing[:5]}")
             prompts = {u: self._prompt(u, pairs[u], codes_scp) for u in utts}
+        self.num_frames, self.unknown = self._fixed_frames(), {}
+        if texts is not None and self.vocab:  # every text read up front: bad ones fail early
+            for u in utts:
+                self._text(u, texts[u])
         (out / "codes").mkdir(parents=True, exist_ok=True)
         g = torch.Generator(device=self.device).manual_seed(int(self.opts["seed"]))
         todo, start = set(progress.begin(utts)), time.perf_counter()
@@ -171,6 +220,7 @@ class CodecLMGenerator:
         if hit:
             (out / "hit_max").write_text("".join(f"{u}\n" for u in hit))
         seconds = time.perf_counter() - start
+        unknown_words = self._report_unknown(out, len(utts))
         empty = [u for u in utts if np.load(codes_scp_out[u], allow_pickle=False).shape[1] == 0]
         (out / "empty").unlink(missing_ok=True)
         if empty:  # ended before its first frame: no audio to decode
@@ -180,11 +230,26 @@ class CodecLMGenerator:
         if self.codec is not None:
             self._decode(out, codes_scp_out, set(empty))
         summary = {"num_utts": len(utts), "hit_max": len(hit), "empty": len(empty),
+                   "num_frames": self.num_frames, "unknown_words": unknown_words,
+                   "utts_with_unknown_words": len(self.unknown),
                    "generate_seconds": round(seconds, 3),
                    "options": {k: v for k, v in self.opts.items() if k not in ("codec_exp_dir",)}}
         (out / "generation.json").write_text(json.dumps(summary, indent=2) + "\n")
         progress.finish()
         return {}
+
+    def _report_unknown(self, out: Path, num_utts: int) -> int:
+        """``O/unknown_words`` and a warning: the words generated from as ``<unk>``."""
+        (out / "unknown_words").unlink(missing_ok=True)
+        if not self.unknown:
+            return 0
+        count = sum(len(w) for w in self.unknown.values())
+        write_kaldi_map(out / "unknown_words", {u: " ".join(w) for u, w in self.unknown.items()})
+        words = sorted({w for ws in self.unknown.values() for w in ws})
+        log.warning("%d word(s) in %d of %d texts are not in the LM's vocabulary and were "
+                    "generated from as <unk> (listed in %s): %s", count, len(self.unknown),
+                    num_utts, out / "unknown_words", ", ".join(words))
+        return count
 
     def _decode(self, out: Path, codes_scp: dict[str, str], empty: set[str]) -> None:
         """``O/wav/<utt>.wav`` + ``O/wav.scp`` through the codec (empty generations left out)."""
@@ -215,7 +280,7 @@ class CodecLMGenerator:
                 prompt[j, :, : p.shape[1]] = p
             kw |= {"prompt": prompt, "prompt_lens": plens}
         o = self.opts
-        generated = generate(lm, max_frames=int(o["max_frames"]), num_frames=o["num_frames"],
+        generated = generate(lm, max_frames=int(o["max_frames"]), num_frames=self.num_frames,
                              temperature=float(o["temperature"]), top_k=int(o["top_k"]),
                              top_p=float(o["top_p"]), guidance=o["guidance"], generator=g, **kw)
         rows = lm.pattern.ar_rows()

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from audiokit.data.text_units import check_unit
 from audiokit.models.codec_lm.lm import IGNORE
 from audiokit.tasks.base import AudioTask
 
@@ -26,7 +27,9 @@ class CodecLMTask(AudioTask):
     Args:
         n_q, codebook_size: the codec's codebooks (from the datamodule; saved in the model
             file, so generation knows which codes it makes).
-        text_vocab: the characters the text condition is made of (None: no text).
+        text_vocab: the units the text condition is made of (None: no text).
+        text_unit: ``char`` or ``word`` (``audiokit.data.text_units``: words outside
+            ``text_vocab`` are ``<unk>``).
     """
 
     # audiokit-infer generates codes (and audio through a codec) for a data dir's text
@@ -34,10 +37,12 @@ class CodecLMTask(AudioTask):
 
     def __init__(self, n_q: int, codebook_size: int, model: dict, optim: dict,
                  scheduler: dict | None = None, loss: dict | None = None,
-                 frontend: dict | None = None, text_vocab: list[str] | None = None) -> None:
+                 frontend: dict | None = None, text_vocab: list[str] | None = None,
+                 text_unit: str = "char") -> None:
         super().__init__(None, optim, scheduler)
         self.save_hyperparameters()
         self.n_q, self.codebook_size, self.text_vocab = n_q, codebook_size, text_vocab
+        self.text_unit = check_unit(text_unit)
         self.model = instantiate(model, n_q=n_q, card=codebook_size,
                                  text_vocab_size=len(text_vocab or []))
         self.loss_fn = (instantiate(loss, ignore_index=IGNORE) if loss
