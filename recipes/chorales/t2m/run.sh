@@ -2,8 +2,10 @@
 # Text-to-music on the Bach chorales, the foundation: chorales rendered to captioned 16 kHz
 # clips (timbre, tempo, key, mode), judges of timbre and tempo trained on them, and the
 # audiokit-score task=t2m rows every generator is measured against (real clips: the ceiling;
-# real clips under shuffled captions and pink noise: chance). The codec-LM and diffusion
-# stages come later (README.md).
+# real clips under shuffled captions and pink noise: chance). Then text-to-music with a codec
+# LM (MusicGen-style): a codec trained on the clips, their tokens, a delay-pattern LM
+# cross-attending to the caption, generation from the held-out test captions at each
+# classifier-free guidance scale (and unconditionally), scored like the ceiling rows.
 # Split: by chorale (the chorales recipe's fixed SHA-1 split); test clips carry only the
 # (timbre, tempo, mode) triples held out of train/valid (audiokit/music/t2m_facts.py).
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -14,21 +16,41 @@ RECIPE_STAGES=(
   "global CMVN statistics of each judge's features"
   "train the judges (classifiers of utt2timbre and utt2tempo)"
   "score the ceiling (real test clips) and chance rows (shuffled captions, noise): RESULTS.md"
+  "train the codec on the training clips (--codec-experiment)"
+  "codec tokens of train/valid/test (codes.scp) and the test clips through the codec"
+  "train the codec LM on (caption, codes) pairs (--lm-experiment)"
+  "generate from the test captions (a data dir of captions only) at each --cfg-scales, and unconditionally"
+  "score the codec round trip and the codec-LM rows like the ceiling: RESULTS.md, t2m_table.md"
 )
-RECIPE_OPTIONS="data_dir limit clip_seconds clips_per_chorale synth render_seed judges"
-RECIPE_OPTIONS_USAGE="[--data-dir DIR] [--limit N] [--clip-seconds 6] [--clips-per-chorale train=2,valid=2,test=3] [--synth builtin|fluidsynth] [--render-seed 0] [--judges 'timbre tempo'] "
-RECIPE_HELP="--limit N keeps at most N chorales per split (quick tests). Everything after -- goes to both judges' training.
+RECIPE_OPTIONS="data_dir limit clip_seconds clips_per_chorale synth render_seed judges codec_experiment lm_experiment bandwidth cfg_scales top_k gen_seed codec_overrides lm_overrides"
+RECIPE_OPTIONS_USAGE="[--data-dir DIR] [--limit N] [--clip-seconds 6] [--clips-per-chorale train=2,valid=2,test=3] [--synth builtin|fluidsynth] [--render-seed 0] [--judges 'timbre tempo'] [--codec-experiment codec/chorales_seanet] [--lm-experiment codec_lm/chorales_musicgen] [--bandwidth 2] [--cfg-scales '1 3'] [--top-k 250] [--gen-seed 0] [--codec-overrides 'k=v ...'] [--lm-overrides 'k=v ...'] "
+RECIPE_HELP="--limit N keeps at most N chorales per split (quick tests). Everything after -- goes to both judges' training;
+--codec-overrides and --lm-overrides (space-separated Hydra overrides) to the codec's and the LM's.
+--cfg-scales: one generated set and one scored row per classifier-free guidance scale
+(1 = the conditional model alone); the unconditional row (scale 0) is always made.
 Score any generated folder (wav.scp, one clip per test caption id) like stage 5 does:
   audiokit-score task=t2m ref=DATA/audio/test hyp=GEN exp_dir=E classifier_exp_dirs=[E/timbre,E/tempo] fd_ref=DATA/audio/valid"
 data_dir="$recipe_dir/data"
 limit=""
 clip_seconds=6 clips_per_chorale="train=2,valid=2,test=3" synth=builtin render_seed=0
 judges="timbre tempo"
+codec_experiment=codec/chorales_seanet lm_experiment=codec_lm/chorales_musicgen bandwidth=2
+cfg_scales="1 3" top_k=250 gen_seed=0 codec_overrides="" lm_overrides=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/judges}"
 audio_dir="$data_dir/audio"
+codec_dir="$exp_dir/codec" lm_dir="$exp_dir/${lm_experiment##*/}"
+tokens_dir="$data_dir/tokens/${bandwidth}kbps"
+for s in $cfg_scales; do
+  [[ "$s" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$0: --cfg-scales '$cfg_scales': numbers separated by spaces, e.g. --cfg-scales \"1 3\"" >&2; exit 2; }
+done
+# the unconditional row (scale 0) first, then each --cfg-scales value once
+gen_scales=$(printf '%s\n' 0 $cfg_scales | awk '!seen[$1 + 0]++')
+read -ra codec_args <<< "$codec_overrides"
+read -ra lm_args <<< "$lm_overrides"
+py() { "$(dirname "$(readlink -f "$(command -v audiokit-train)")")/python" "$@"; }
 
 stage_prepare() {
   audiokit-prep chorales --out "$data_dir/chorales" ${limit:+--limit "$limit"}
@@ -81,9 +103,83 @@ stage_score() {
   done
 }
 
+judge_list() {  # [E/timbre,E/tempo]: the judges' exp dirs for classifier_exp_dirs=
+  local j dirs=()
+  for j in $judges; do
+    require "$exp_dir/$j/model.pt" "run stage 4"
+    dirs+=("$exp_dir/$j")
+  done
+  echo "[$(IFS=,; echo "${dirs[*]}")]"
+}
+
+# ---- text-to-music with the codec LM (stages 6-10) ------------------------------------------
+
+stage_codec() {
+  require "$audio_dir/train/wav.scp" "run stage 2"
+  audiokit-train experiment="$codec_experiment" exp_dir="$codec_dir" \
+    paths.train_dir="$audio_dir/train" paths.valid_dir="$audio_dir/valid" "${codec_args[@]}"
+}
+
+stage_tokens() {
+  require "$codec_dir/model.pt" "run stage 6"
+  local set
+  for set in train valid test; do  # test: the codec round trip, scored in stage 10
+    audiokit-infer exp_dir="$codec_dir" data_dir="$audio_dir/$set" codec.bandwidth="$bandwidth" \
+      output_dir="$tokens_dir/$set"
+  done
+}
+
+stage_codec_lm() {
+  require "$tokens_dir/train/codes.scp" "run stage 7"
+  local card
+  card=$(py -c "import sys; from omegaconf import OmegaConf; print(OmegaConf.load(sys.argv[1]).model.codebook_size)" \
+    "$codec_dir/config.yaml")
+  audiokit-train experiment="$lm_experiment" exp_dir="$lm_dir" \
+    paths.train_dir="$tokens_dir/train" paths.valid_dir="$tokens_dir/valid" \
+    data.codebook_size="$card" "${lm_args[@]}"
+}
+
+# gen_name SCALE: the generated set's (and scored row's) name
+gen_name() { awk -v s="$1" 'BEGIN { print (s + 0 == 0) ? "codec_lm_uncond" : "codec_lm_cfg" s }'; }
+
+stage_generate() {
+  require "$lm_dir/model.pt" "run stage 8"
+  # the held-out captions alone: generation needs no audio
+  local captions="$data_dir/captions/test" s
+  mkdir -p "$captions"
+  cp "$audio_dir/test/text" "$captions/text"
+  for s in $gen_scales; do
+    audiokit-infer exp_dir="$lm_dir" data_dir="$captions" output_dir="$lm_dir/gen/$(gen_name "$s")" \
+      codec_lm.codec_exp_dir="$codec_dir" codec_lm.guidance="$s" codec_lm.seconds="$clip_seconds" \
+      codec_lm.top_k="$top_k" codec_lm.seed="$gen_seed"
+    echo "$(gen_name "$s"): $(wc -l < "$lm_dir/gen/$(gen_name "$s")/wav.scp") clips for" \
+      "$(wc -l < "$captions/text") captions (guidance $s)"
+  done
+}
+
+stage_score_lm() {
+  local judges_arg s names=()
+  judges_arg=$(judge_list)
+  require "$tokens_dir/test/wav.scp" "run stage 7"
+  audiokit-score task=t2m ref="$audio_dir/test" hyp="$tokens_dir/test" name=codec_resynthesis \
+    exp_dir="$exp_dir" classifier_exp_dirs="$judges_arg" fd_ref="$audio_dir/valid"
+  for s in $gen_scales; do
+    require "$lm_dir/gen/$(gen_name "$s")/wav.scp" "run stage 9"
+    audiokit-score task=t2m ref="$audio_dir/test" hyp="$lm_dir/gen/$(gen_name "$s")" \
+      name="$(gen_name "$s")" exp_dir="$exp_dir" classifier_exp_dirs="$judges_arg" \
+      fd_ref="$audio_dir/valid"
+  done
+  py -m audiokit.music.t2m_table "$exp_dir"
+}
+
 run_stage 1 stage_prepare
 run_stage 2 stage_render
 run_stage 3 stage_stats
 run_stage 4 stage_train
 run_stage 5 stage_score
+run_stage 6 stage_codec
+run_stage 7 stage_tokens
+run_stage 8 stage_codec_lm
+run_stage 9 stage_generate
+run_stage 10 stage_score_lm
 recipe_summary
