@@ -40,3 +40,23 @@ def write_ljspeech_tree(root: Path, metadata: list[tuple[str, str, str]],
     lines = "".join(f"{utt}|{raw}|{norm}\n" for utt, raw, norm in metadata)
     (corpus / "metadata.csv").write_text(lines, encoding="utf-8")
     return corpus
+
+
+def write_fsdd_ljspeech_tree(root: Path, fsdd_root: Path, n: int, speaker: str = "jackson") -> Path:
+    """``n`` clips of real speech in the LJSpeech-1.1 layout: two FSDD digits of one speaker
+    joined and resampled to 22,050 Hz; raw text "7 3.", normalized "seven three."."""
+    import torch
+    import torchaudio
+
+    ones = "zero one two three four five six seven eight nine".split()
+    metadata, clips = [], {}
+    for i in range(n):
+        digits = (i % 10, (3 * i + 1) % 10)
+        parts = []
+        for d in digits:
+            audio, rate = sf.read(fsdd_root / "recordings" / f"{d}_{speaker}_{10 + i}.wav", dtype="float32")
+            parts.append(torchaudio.functional.resample(torch.from_numpy(audio), rate, RATE).numpy())
+        utt = f"LJ001-{i + 1:04d}"
+        clips[utt] = np.clip(np.concatenate(parts), -1, 1)
+        metadata.append((utt, f"{digits[0]} {digits[1]}.", f"{ones[digits[0]]} {ones[digits[1]]}."))
+    return write_ljspeech_tree(root, metadata, clips.__getitem__)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# LJSpeech vocoder (copy synthesis) at 22.05 kHz: HiFi-GAN V1 as published (80 mels, n_fft
+# and window 1024, hop 256, 0-8000 Hz; conf/experiment/voc/ljspeech_hifigan_v1.yaml), with
+# Griffin-Lim from the same features as the non-neural baseline row.
+# Corpus: --root DIR or $LJSPEECH_ROOT, the folder holding LJSpeech-1.1/ (metadata.csv, wavs/;
+# no download here: fetch LJSpeech-1.1.tar.bz2 from keithito.com/LJ-Speech-Dataset first).
+# Stage 1 splits by sorted id: the last --test-count (250) test, the --valid-count (250)
+# before them valid, the rest train (ESPnet's eval1 / dev / tr_no_dev). Sized for a GPU:
+#   run.sh --root /data -- trainer=gpu
+recipe_dir="$(cd "$(dirname "$0")" && pwd)"
+source "$recipe_dir/../../../scripts/stages.sh"
+
+RECIPE_STAGES=(
+  "prepare data dirs from the LJSpeech-1.1 layout (metadata.csv + wavs/): train, valid, test"
+  "train the vocoder"
+  "copy-synthesise the test sets (vocoder and Griffin-Lim): wav files + wav.scp + rtf.json"
+  "score: PESQ (wideband), STOI, mel distance, SI-SNR (+ WER with --asr-exp-dir) per test set, RESULTS.md"
+)
+RECIPE_OPTIONS="root experiment data_dir train_set valid_set test_sets valid_count test_count asr_exp_dir metrics griffin_lim seed"
+RECIPE_OPTIONS_USAGE="[--root DIR] [--experiment voc/ljspeech_hifigan_v1] [--data-dir DIR] [--valid-count 250] [--test-count 250] [--asr-exp-dir E] [--metrics 'pesq_wb stoi'] [--griffin-lim true|false] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_HELP="Data dirs go to --data-dir (default recipes/ljspeech/voc/data): train, valid, test.
+Given --train-set/--valid-set/--test-sets (any data dirs with wav.scp), stage 1 only checks
+them. --asr-exp-dir names an ASR experiment whose WER on the original and the resynthesised
+audio measures intelligibility. Griffin-Lim's rows go to \$exp_dir/griffin_lim/RESULTS.md."
+root="${LJSPEECH_ROOT:-}"
+experiment=voc/ljspeech_hifigan_v1
+data_dir="$recipe_dir/data"
+train_set="" valid_set="" test_sets=""
+valid_count=250 test_count=250
+asr_exp_dir="" metrics="pesq_wb stoi mel_distance si_snr" griffin_lim=true seed=1
+
+parse_options "$@"
+exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
+require_distinct_test_names
+
+source "$recipe_dir/../../../scripts/ljspeech_prepare.sh"
+
+stage_train() {
+  require "$train_set/wav.scp" "run stage 1"
+  audiokit-train experiment="$experiment" exp_dir="$exp_dir" paths.train_dir="$train_set" \
+    paths.valid_dir="$valid_set" seed="$seed" "${overrides[@]}"
+}
+
+# the vocoder exp dir, and Griffin-Lim's (same frontend) when --griffin-lim true
+vocoders() {
+  echo "$exp_dir"
+  if [ "$griffin_lim" = true ]; then echo "$exp_dir/griffin_lim"; fi
+}
+
+stage_infer() {
+  require "$exp_dir/model.pt" "run stage 2"
+  if [ "$griffin_lim" = true ]; then
+    "$(audiokit_python)" -m audiokit.inference.vocode griffin-lim "$exp_dir/griffin_lim" "$exp_dir"
+  fi
+  local e t
+  for e in $(vocoders); do
+    for t in $test_sets; do
+      audiokit-infer exp_dir="$e" data_dir="$t" output_dir="$e/infer/$(basename "$t")"
+    done
+  done
+}
+
+stage_score() {
+  local e t name
+  for e in $(vocoders); do
+    for t in $test_sets; do
+      name=$(basename "$t")
+      require "$e/infer/$name/wav.scp" "run stage 3"
+      audiokit-score task=vocoder ref="$t" hyp="$e/infer/$name" exp_dir="$e" name="$name" \
+        metrics="[${metrics// /,}]" ${asr_exp_dir:+asr_exp_dir="$asr_exp_dir"}
+    done
+  done
+}
+
+run_stage 1 stage_prepare
+run_stage 2 stage_train
+run_stage 3 stage_infer
+run_stage 4 stage_score
+echo "exp dir: $exp_dir  results: $(for e in $(vocoders); do printf '%s ' "$e/RESULTS.md"; done)"
