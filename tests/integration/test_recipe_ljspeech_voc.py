@@ -60,3 +60,15 @@ def test_ljspeech_vocoder_recipe_end_to_end(tmp_path, fsdd_root):
     assert "| pesq_wb |" in (exp / "RESULTS.md").read_text()
     assert not (exp / "griffin_lim").exists()
     assert f"results: {exp}/RESULTS.md" in proc.stdout
+
+
+def test_ljspeech_recipes_name_the_missing_corpus_root(tmp_path):
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    env.pop("LJSPEECH_ROOT", None)
+    for task in ("voc", "tts"):
+        proc = subprocess.run([str(REPO / f"recipes/ljspeech/{task}/run.sh"), "--data-dir",
+                               str(tmp_path / "data"), "--exp-dir", str(tmp_path / "exp")],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "=== stage 1:" in proc.stdout
+        assert "give --root (or set LJSPEECH_ROOT): the folder with LJSpeech-1.1/" in proc.stderr
+        assert not (tmp_path / "data").exists()
