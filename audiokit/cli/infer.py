@@ -45,6 +45,9 @@ every utterance of the data dir D (wav.scp; segments optional) and writes into O
                              only a text file; vocoder_exp_dir=V, else Griffin-Lim)
   codec LM (codec_lm)        codes/<utt>.npy, codes.scp, hit_max (cut at codec_lm.max_frames);
                              wav.scp with codec_lm.codec_exp_dir=C (audiokit.inference.codec_lm)
+  text-to-music diffusion    wav/<utt>.wav, wav.scp, generation.json, unknown_words (D needs
+  (diffusion)                only a text file of captions; diffusion.steps, .eta, .guidance,
+                             .seed, .seconds, .sampler; vocoder_exp_dir=V, else Griffin-Lim)
   any, with on_bad_audio=skip: skipped (the utterances left out, and why)
 
 a run that stops part way (an error, a kill, a full disk) leaves O/infer_journal.jsonl: run
@@ -69,10 +72,10 @@ examples:
   audiokit-infer exp_dir=exp/codec data_dir=tok output_dir=out codec.mode=decode
 
 options by kind: decoding.*, lm_exp_dir (ASR); cohort_dir (speaker); chunk_seconds (speaker,
-separation); diarization.* (diarization); vocoder_exp_dir, tts.* (TTS);
+separation); diarization.* (diarization); vocoder_exp_dir (TTS, diffusion); tts.* (TTS);
 codec.mode, codec.bandwidth (kbps) or codec.n_q (codec); music.num_samples, music.temperature,
 music.top_k, music.prompt_events, music.max_events, music.seed (music);
-codec_lm.* (codec LM); overwrite=true (any: start over instead of continuing a partial
+codec_lm.* (codec LM); diffusion.* (diffusion); overwrite=true (any: start over instead of continuing a partial
 run). Set AUDIOKIT_DEBUG=1 to see tracebacks.
 """
 
@@ -94,10 +97,11 @@ class InferConfig:
                                         # separation: overlap-add chunk (default 8 s)
     diarization: dict = field(default_factory=dict)  # diarization: threshold, clustering, ...
     codec: dict = field(default_factory=dict)  # codec: mode (encode|decode), bandwidth, n_q
-    vocoder_exp_dir: str | None = None  # TTS: the vocoder experiment (default: Griffin-Lim)
+    vocoder_exp_dir: str | None = None  # TTS, diffusion: the vocoder experiment (default: Griffin-Lim)
     tts: dict = field(default_factory=dict)  # TTS: max_symbols, pause_seconds, on_bad_text, seed
     music: dict = field(default_factory=dict)  # music: num_samples, temperature, top_k, ...
     codec_lm: dict = field(default_factory=dict)  # codec LM: codec_exp_dir, nar_exp_dir, ...
+    diffusion: dict = field(default_factory=dict)  # diffusion: steps, eta, guidance, seed, seconds
     overwrite: bool = False  # a partial run in output_dir: start over instead of continuing
 
 
@@ -106,12 +110,13 @@ KINDS = {"AudioClassifier": "a classifier", "Speech2Text": "an ASR model",
          "Transcriber": "a Whisper ASR model", "SpeakerEmbedder": "a speaker-embedding model",
          "Separator": "a separation/enhancement model", "EENDDiarizer": "a diarization model",
          "PipelineDiarizer": "a diarization pipeline", "Codec": "a neural codec", "Text2Speech": "a TTS model",
-         "MusicGenerator": "a music LM", "CodecLMGenerator": "a codec LM"}
+         "MusicGenerator": "a music LM", "CodecLMGenerator": "a codec LM",
+         "Text2Music": "a text-to-music diffusion model"}
 # Which option belongs to which experiments, for the same messages.
 OPTION_OWNERS = {"decoding": "ASR", "lm_exp_dir": "ASR", "cohort_dir": "speaker",
                  "chunk_seconds": "speaker and separation", "diarization": "diarization",
-                 "codec": "codec", "vocoder_exp_dir": "TTS", "tts": "TTS", "music": "music",
-                 "codec_lm": "codec LM"}
+                 "codec": "codec", "vocoder_exp_dir": "TTS and diffusion", "tts": "TTS",
+                 "music": "music", "codec_lm": "codec LM", "diffusion": "diffusion"}
 
 
 def check_exp_dir(exp_dir: str) -> None:
@@ -158,7 +163,8 @@ def pipeline_options(cfg, pipeline_cls: type) -> dict:
                "cohort_dir": cfg.cohort_dir, "chunk_seconds": cfg.chunk_seconds,
                "diarization": dict(cfg.diarization), "codec": dict(cfg.codec),
                "vocoder_exp_dir": cfg.vocoder_exp_dir, "tts": dict(cfg.tts),
-               "music": dict(cfg.music), "codec_lm": dict(cfg.codec_lm)}
+               "music": dict(cfg.music), "codec_lm": dict(cfg.codec_lm),
+               "diffusion": dict(cfg.diffusion)}
     given = {k: v for k, v in options.items() if v}
     accepted = inspect.signature(pipeline_cls.__init__).parameters
     kind = KINDS.get(pipeline_cls.__name__, pipeline_cls.__name__)
