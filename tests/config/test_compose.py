@@ -48,7 +48,8 @@ OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw a
                 "tacotron2_small": "tts experiment (TTS task), own unit test",
                 "vits": "tts/fsdd_vits (VITS through the GAN task), own unit tests",
                 "music_relative": "music experiment (music LM task), own unit test",
-                "music_vanilla": "music experiment (music LM task), own unit test"}
+                "music_vanilla": "music experiment (music LM task), own unit test",
+                "mel_unet": "diffusion experiment (diffusion task), own unit tests"}
 # SSL frontends over base-size encoders (random here): tests/unit/test_ssl_features.py
 SSL_BASE_FRONTENDS = ("ssl_audio_mae", "ssl_beats", "ssl_hubert")
 FRONTENDS = [f for f in options("frontend")
