@@ -188,3 +188,20 @@ def test_train_two_steps_then_generate_clips_of_the_requested_length(tmp_path):
         Text2Music(task, 16000, diffusion={"seconds": 40})
     with pytest.raises(UserError, match="unknown diffusion option"):
         Text2Music(task, 16000, diffusion={"stpes": 4})
+
+    # a vocoder exp dir (here the Griffin-Lim one, CMVN-free): our CMVN units are converted to
+    # its features, so it vocodes exactly as the built-in Griffin-Lim; other features refused
+    from audiokit.inference.vocode import write_griffin_lim_exp_dir
+
+    frontend = dict(task.hparams["frontend"])
+    vocoder = write_griffin_lim_exp_dir(tmp_path / "gl", sample_rate=16000, frontend=frontend)
+    assert not torch.equal(task.frontend.cmvn.mean, torch.zeros_like(task.frontend.cmvn.mean))
+    through = Text2Music(task, 16000, vocoder_exp_dir=str(vocoder),
+                         diffusion={"steps": 3, "seconds": 0.75, "guidance": 2.0})
+    assert through.vocoder_name == str(vocoder)
+    vocoded = through.generate(["a low tone", "a purple tone"], ["c0", "c1"])[0].numpy()
+    assert np.allclose(vocoded, again, atol=1e-5)
+    other = write_griffin_lim_exp_dir(tmp_path / "gl10", sample_rate=16000,
+                                      frontend={**frontend, "hop_ms": 10.0})
+    with pytest.raises(UserError, match="hop_ms: 16.0 here, 10.0 in the vocoder"):
+        Text2Music(task, 16000, vocoder_exp_dir=str(other))
