@@ -44,7 +44,9 @@ every utterance of the data dir D (wav.scp; segments optional) and writes into O
   TTS (tts)                  wav/<utt>.wav, wav.scp, attention_failures, rtf.json (D needs
                              only a text file; vocoder_exp_dir=V, else Griffin-Lim)
   codec LM (codec_lm)        codes/<utt>.npy, codes.scp, hit_max (cut at codec_lm.max_frames);
-                             wav.scp with codec_lm.codec_exp_dir=C (audiokit.inference.codec_lm)
+                             wav.scp with codec_lm.codec_exp_dir=C (audiokit.inference.codec_lm);
+                             D may be only a text file of captions: codec_lm.seconds=S fixes
+                             the length, unknown_words lists words taken as <unk>
   text-to-music diffusion    wav/<utt>.wav, wav.scp, generation.json, unknown_words (D needs
   (diffusion)                only a text file of captions; diffusion.steps, .eta, .guidance,
                              .seed, .seconds, .sampler; vocoder_exp_dir=V, else Griffin-Lim)
