@@ -15,6 +15,7 @@ peak RSS is its own. Needs the FSDD mirror ($FSDD_ROOT).
     python bench/run.py --only music         # Music Transformer vs vanilla: tokens/s, sampling
     python bench/run.py --only ssl_pretrain  # Audio-MAE, HuBERT, BEATs pretraining steps/s, RSS
     python bench/run.py --only tts           # Tacotron 2 and VITS: training batches/s, synthesis RTF
+    python bench/run.py --only diffusion     # text-to-music MelUNet: training steps/s, DDIM+CFG clips/s
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ("features", "loading", "streaming", "train_cnn", "ddp_scaling", "train_ast",
            "train_asr", "decode_asr", "separate", "sep_step", "gan_step", "vocode", "codec",
-           "codec_lm", "music", "ssl_pretrain", "tts")
+           "codec_lm", "music", "ssl_pretrain", "tts", "diffusion")
 # Benchmarks that are their own script in bench/ (each prints one JSON object last), and
 # whether the script takes --device.
 SCRIPTS = {"codec_lm": ("codec_lm.py", True), "music": ("music.py", True),
-           "ssl_pretrain": ("ssl_pretrain.py", False), "tts": ("tts.py", True)}
+           "ssl_pretrain": ("ssl_pretrain.py", False), "tts": ("tts.py", True),
+           "diffusion": ("diffusion.py", True)}
 DEFAULT_ASR_EXP = REPO / "recipes/fsdd/asr/exp/fsdd_conformer_aug"
 DEFAULT_SEP_EXP = REPO / "recipes/fsdd/sep/exp/fsdd_convtasnet"
 # Dense bf16 tensor-core peaks (FLOP/s) for model FLOP utilisation; SXM parts.

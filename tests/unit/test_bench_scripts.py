@@ -26,6 +26,9 @@ def test_no_bench_file_shadows_the_standard_library():
                   "--train-steps", "1"]),
     ("tts.py", ["--batch", "2", "--seconds", "0.5", "--digits", "2", "--warmup", "0", "--train-steps", "1",
                 "--synth-texts", "1", "--synth-batch", "2", "--tacotron-frames", "12"]),
+    ("diffusion.py", ["--channels", "16", "16", "--batch", "2", "--train-frames", "16",
+                      "--train-steps", "1", "--gen-batch", "2", "--gen-frames", "32",
+                      "--ddim-steps", "3"]),
 ])
 def test_standalone_bench_prints_its_json(script, args):
     done = subprocess.run([sys.executable, str(BENCH / script), "--threads", "1", *args],
