@@ -185,6 +185,9 @@ class DiffusionTask(AudioTask):
         was_training = self.model.training
         self.model.eval()
         b = text.shape[0]
+        if guidance == 0:  # unconditional: the null caption alone, one pass per step
+            text, text_lens = self.model.null_text(b, text.device)
+            guidance = 1.0
         cond = self.model.encode_text(text, text_lens)
         guided = guidance != 1.0
         if guided:

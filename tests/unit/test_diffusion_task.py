@@ -75,6 +75,13 @@ def test_tiny_model_generates_each_captions_pattern():
     gens = [torch.Generator().manual_seed(k) for k in range(4)]
     mels = task.generate(text[[0, 1, 0, 1]], text_lens[[0, 1, 0, 1]], FRAMES, steps=10,
                          guidance=3.0, generator=gens).transpose(1, 2)  # [4, n_mels, frames]
+    # guidance 0 is the unconditional model: the same as sampling with the null caption
+    null_text, null_lens = task.model.null_text(2, "cpu")
+    uncond = task.generate(text, text_lens, FRAMES, steps=10, guidance=0.0,
+                           generator=[torch.Generator().manual_seed(k) for k in range(2)])
+    assert torch.allclose(uncond, task.generate(null_text, null_lens, FRAMES, steps=10, guidance=1.0,
+                                                generator=[torch.Generator().manual_seed(k)
+                                                           for k in range(2)]), atol=1e-5)
     for i, mel in enumerate(mels):
         own, other = target[i % 2], target[1 - i % 2]
         d_own, d_other = (mel - own).square().mean(), (mel - other).square().mean()
