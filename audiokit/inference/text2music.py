@@ -4,7 +4,8 @@
         [vocoder_exp_dir=V] [diffusion.steps=50 diffusion.eta=0 diffusion.guidance=3 \
          diffusion.seed=0 diffusion.seconds=6 diffusion.sampler=ddim ...]
 
-Reads ``D/text`` (one caption per utterance; nothing else is needed). Each caption's log-mel
+Reads ``D/text`` (one caption per utterance; nothing else is needed; an empty caption is
+generated unconditionally, from the null caption). Each caption's log-mel
 is sampled by DDIM (``diffusion.steps`` evenly spaced steps, ``diffusion.eta``; or
 ``diffusion.sampler=ddpm``: all of the schedule's steps) with classifier-free guidance at
 scale ``diffusion.guidance`` (1: no guidance; 0: unconditional) and turned into audio by the

@@ -3,7 +3,8 @@
 Training (DDPM, Ho et al. 2020): the frontend's log-mel of each clip, normalised per mel bin
 (the frontend's global CMVN: ``paths.cmvn_stats`` from ``audiokit-prep stats``; without a
 stats file, the mean and standard deviation of the first batch the task sees are written into
-the frontend's CMVN buffers, so ``model.pt`` carries them either way), a random window of
+the frontend's CMVN buffers, so ``model.pt`` carries them either way; with several devices
+give a stats file, as each rank would take its own first batch), a random window of
 ``crop_seconds`` per clip, a uniform random step ``t``, noise, and the masked MSE between the
 denoiser's output and its target over the window's real frames. The denoiser (e.g.
 :class:`~audiokit.models.diffusion.MelUNet`) drops each caption to the null caption with its
