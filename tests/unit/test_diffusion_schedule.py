@@ -206,3 +206,20 @@ def test_per_item_generators_make_items_independent_of_their_batch():
     alone = ddim_sample(denoise, schedule, (1,), steps=10, eta=1.0, generator=gens([6]),
                         dtype=torch.float64)
     assert torch.allclose(both[1:], alone)
+
+
+def test_ddim_on_a_given_step_subset():
+    schedule = NoiseSchedule("linear", 100)
+    denoise = exact_denoiser(schedule, "eps")
+    common = {"prediction": "eps", "dtype": torch.float64}
+    by_count = ddim_sample(denoise, schedule, (500,), steps=10,
+                           generator=torch.Generator().manual_seed(3), **common)
+    given = ddim_sample(denoise, schedule, (500,), timesteps=ddim_timesteps(100, 10),
+                        generator=torch.Generator().manual_seed(3), **common)
+    assert torch.equal(by_count, given)
+    other = ddim_sample(denoise, schedule, (500,), timesteps=[0, 30, 60, 99],
+                        generator=torch.Generator().manual_seed(3), **common)
+    assert not torch.allclose(other, given)
+    for bad in ([99, 50, 0], [0, 100], []):
+        with pytest.raises(ValueError, match="increasing step indices"):
+            ddim_sample(denoise, schedule, (5,), timesteps=bad, **common)
