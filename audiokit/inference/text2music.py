@@ -1,5 +1,9 @@
 """audiokit-infer for text-to-music diffusion: a clip per caption of a data dir.
 
+    music = Text2Music.from_exp_dir("exp/chorales_unet", vocoder_exp_dir="exp/vocoder",
+                                    steps=50, guidance=3, seconds=6)
+    wav = music("a slow chorale in D minor played on organ")   # [samples] at music.sample_rate
+
     audiokit-infer exp_dir=<diffusion exp> data_dir=D output_dir=O \
         [vocoder_exp_dir=V] [diffusion.steps=50 diffusion.eta=0 diffusion.guidance=3 \
          diffusion.seed=0 diffusion.seconds=6 diffusion.sampler=ddim ...]
@@ -76,6 +80,17 @@ class Text2Music:
         hop = task.frontend.hop_length
         self.frames = max(math.ceil(self.num_samples / hop), 4)  # the vocoders' output: frames x hop
         self._build_vocoder(vocoder_exp_dir)
+
+    @classmethod
+    def from_exp_dir(cls, exp_dir: str | Path, device: str = "cpu",
+                     vocoder_exp_dir: str | None = None, **options) -> Text2Music:
+        """``Text2Music.from_exp_dir(E, steps=50, guidance=3)("a slow chorale ...")``."""
+        from audiokit.inference.loading import load_task
+        from audiokit.inference.waveform import check_kind
+
+        task, cfg = load_task(exp_dir, device)
+        check_kind(task, cls, exp_dir)
+        return cls(task, int(cfg.data.sample_rate), device, vocoder_exp_dir, options)
 
     def _build_vocoder(self, vocoder_exp_dir: str | None) -> None:
         frontend = self.task.frontend

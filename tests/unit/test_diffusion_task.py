@@ -186,8 +186,9 @@ def test_train_two_steps_then_generate_clips_of_the_requested_length(tmp_path):
     from audiokit.utils.errors import UserError
 
     task, _ = load_task(exp)
-    gen = Text2Music(task, 16000, diffusion={"steps": 3, "seconds": 0.75, "guidance": 2.0})
+    gen = Text2Music.from_exp_dir(exp, steps=3, seconds=0.75, guidance=2.0)
     again = gen.generate(["a low tone", "a purple tone"], ["c0", "c1"])[0].numpy()
+    assert torch.allclose(gen("a low tone", "c0"), torch.from_numpy(again[0]), atol=1e-4)
     for k, utt in enumerate(("c0", "c1")):
         assert np.allclose(again[k], sf.read(out / f"wav/{utt}.wav")[0], atol=1e-4)
     assert not np.allclose(again[0], again[1], atol=1e-2)
