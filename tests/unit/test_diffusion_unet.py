@@ -45,6 +45,7 @@ def test_output_has_the_input_shape(frames):
     assert float(out.abs().mean()) > 1e-3
 
 
+@torch.no_grad()
 def test_output_does_not_depend_on_padding_or_batch():
     model = unet()
     x, t, text, text_lens = inputs(2, 37)
@@ -59,6 +60,7 @@ def test_output_does_not_depend_on_padding_or_batch():
     assert float(out[1, :, 21:].abs().max()) == 0.0       # padding frames stay zero
 
 
+@torch.no_grad()
 def test_caption_changes_the_output():
     model = unet()
     x, t, text, lens = inputs(2, 24)
