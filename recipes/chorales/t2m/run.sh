@@ -5,7 +5,9 @@
 # real clips under shuffled captions and pink noise: chance). Then text-to-music with a codec
 # LM (MusicGen-style): a codec trained on the clips, their tokens, a delay-pattern LM
 # cross-attending to the caption, generation from the held-out test captions at each
-# classifier-free guidance scale (and unconditionally), scored like the ceiling rows.
+# classifier-free guidance scale (and unconditionally), scored like the ceiling rows. Then the
+# same by diffusion (Riffusion/MusicLDM-style): a HiFi-GAN on the clips' log-mel, DDPM over
+# log-mel with a caption-conditioned U-Net, DDIM generation at each guidance scale, scored.
 # Split: by chorale (the chorales recipe's fixed SHA-1 split); test clips carry only the
 # (timbre, tempo, mode) triples held out of train/valid (audiokit/music/t2m_facts.py).
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -21,11 +23,17 @@ RECIPE_STAGES=(
   "train the codec LM on (caption, codes) pairs (--lm-experiment)"
   "generate from the test captions (a data dir of captions only) at each --cfg-scales, and unconditionally"
   "score the codec round trip and the codec-LM rows like the ceiling: RESULTS.md, t2m_table.md"
+  "train the HiFi-GAN vocoder of the diffusion model's log-mel on the training clips (--vocoder-experiment)"
+  "train the diffusion model on (caption words, log-mel) pairs (--diffusion-experiment)"
+  "generate from the test captions by DDIM at each --cfg-scales, and unconditionally; vocoded"
+  "score the diffusion rows like the ceiling: RESULTS.md, t2m_table.md"
 )
-RECIPE_OPTIONS="data_dir limit clip_seconds clips_per_chorale synth render_seed judges codec_experiment lm_experiment bandwidth cfg_scales top_k gen_seed codec_overrides lm_overrides"
-RECIPE_OPTIONS_USAGE="[--data-dir DIR] [--limit N] [--clip-seconds 6] [--clips-per-chorale train=2,valid=2,test=3] [--synth builtin|fluidsynth] [--render-seed 0] [--judges 'timbre tempo'] [--codec-experiment codec/chorales_seanet] [--lm-experiment codec_lm/chorales_musicgen] [--bandwidth 2] [--cfg-scales '1 3'] [--top-k 250] [--gen-seed 0] [--codec-overrides 'k=v ...'] [--lm-overrides 'k=v ...'] "
+RECIPE_OPTIONS="data_dir limit clip_seconds clips_per_chorale synth render_seed judges codec_experiment lm_experiment bandwidth cfg_scales top_k gen_seed codec_overrides lm_overrides vocoder_experiment diffusion_experiment ddim_steps vocoder_overrides diffusion_overrides"
+RECIPE_OPTIONS_USAGE="[--data-dir DIR] [--limit N] [--clip-seconds 6] [--clips-per-chorale train=2,valid=2,test=3] [--synth builtin|fluidsynth] [--render-seed 0] [--judges 'timbre tempo'] [--codec-experiment codec/chorales_seanet] [--lm-experiment codec_lm/chorales_musicgen] [--bandwidth 2] [--cfg-scales '1 3'] [--top-k 250] [--gen-seed 0] [--codec-overrides 'k=v ...'] [--lm-overrides 'k=v ...'] [--vocoder-experiment voc/chorales_hifigan|none] [--diffusion-experiment diffusion/chorales_unet] [--ddim-steps 50] [--vocoder-overrides 'k=v ...'] [--diffusion-overrides 'k=v ...'] "
 RECIPE_HELP="--limit N keeps at most N chorales per split (quick tests). Everything after -- goes to both judges' training;
---codec-overrides and --lm-overrides (space-separated Hydra overrides) to the codec's and the LM's.
+--codec-overrides and --lm-overrides (space-separated Hydra overrides) to the codec's and the LM's;
+--vocoder-overrides and --diffusion-overrides to the diffusion stages' trainings
+(--vocoder-experiment none: Griffin-Lim instead of a trained vocoder).
 --cfg-scales: one generated set and one scored row per classifier-free guidance scale
 (1 = the conditional model alone); the unconditional row (scale 0) is always made.
 Score any generated folder (wav.scp, one clip per test caption id) like stage 5 does:
@@ -36,6 +44,8 @@ clip_seconds=6 clips_per_chorale="train=2,valid=2,test=3" synth=builtin render_s
 judges="timbre tempo"
 codec_experiment=codec/chorales_seanet lm_experiment=codec_lm/chorales_musicgen bandwidth=2
 cfg_scales="1 3" top_k=250 gen_seed=0 codec_overrides="" lm_overrides=""
+vocoder_experiment=voc/chorales_hifigan diffusion_experiment=diffusion/chorales_unet ddim_steps=50
+vocoder_overrides="" diffusion_overrides=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
@@ -50,6 +60,9 @@ done
 gen_scales=$(printf '%s\n' 0 $cfg_scales | awk '!seen[$1 + 0]++')
 read -ra codec_args <<< "$codec_overrides"
 read -ra lm_args <<< "$lm_overrides"
+voc_dir="$exp_dir/vocoder" diff_dir="$exp_dir/${diffusion_experiment##*/}"
+read -ra vocoder_args <<< "$vocoder_overrides"
+read -ra diffusion_args <<< "$diffusion_overrides"
 py() { "$(dirname "$(readlink -f "$(command -v audiokit-train)")")/python" "$@"; }
 
 stage_prepare() {
@@ -172,6 +185,60 @@ stage_score_lm() {
   py -m audiokit.music.t2m_table "$exp_dir"
 }
 
+# ---- text-to-music by diffusion over log-mel (stages 11-14) ------------------------------------
+
+stage_vocoder() {
+  require "$audio_dir/train/wav.scp" "run stage 2"
+  if [ "$vocoder_experiment" = none ]; then
+    echo "--vocoder-experiment none: stage 13 vocodes with Griffin-Lim"
+    return
+  fi
+  audiokit-train experiment="$vocoder_experiment" exp_dir="$voc_dir" \
+    paths.train_dir="$audio_dir/train" paths.valid_dir="$audio_dir/valid" "${vocoder_args[@]}"
+}
+
+stage_diffusion() {
+  require "$audio_dir/train/wav.scp" "run stage 2"
+  # the captions' words (others become <unk>) and the log-mel's per-bin statistics
+  audiokit-prep tokens --kind word --text "$audio_dir/train/text" --out "$data_dir/words"
+  audiokit-prep stats --out "$diff_dir/cmvn.json" --data-dir "$audio_dir/train" -- \
+    experiment="$diffusion_experiment" "${diffusion_args[@]}"
+  audiokit-train experiment="$diffusion_experiment" exp_dir="$diff_dir" \
+    paths.train_dir="$audio_dir/train" paths.valid_dir="$audio_dir/valid" \
+    paths.token_dir="$data_dir/words" paths.cmvn_stats="$diff_dir/cmvn.json" "${diffusion_args[@]}"
+}
+
+# diff_name SCALE: the generated set's (and scored row's) name
+diff_name() { awk -v s="$1" 'BEGIN { print (s + 0 == 0) ? "diffusion_uncond" : "diffusion_cfg" s }'; }
+
+stage_generate_diffusion() {
+  require "$diff_dir/model.pt" "run stage 12"
+  local captions="$data_dir/captions/test" s vocoder=()
+  mkdir -p "$captions"
+  cp "$audio_dir/test/text" "$captions/text"
+  if [ "$vocoder_experiment" != none ]; then
+    require "$voc_dir/model.pt" "run stage 11"
+    vocoder=(vocoder_exp_dir="$voc_dir")
+  fi
+  for s in $gen_scales; do
+    audiokit-infer exp_dir="$diff_dir" data_dir="$captions" output_dir="$diff_dir/gen/$(diff_name "$s")" \
+      "${vocoder[@]}" diffusion.guidance="$s" diffusion.seconds="$clip_seconds" \
+      diffusion.steps="$ddim_steps" diffusion.seed="$gen_seed"
+  done
+}
+
+stage_score_diffusion() {
+  local judges_arg s
+  judges_arg=$(judge_list)
+  for s in $gen_scales; do
+    require "$diff_dir/gen/$(diff_name "$s")/wav.scp" "run stage 13"
+    audiokit-score task=t2m ref="$audio_dir/test" hyp="$diff_dir/gen/$(diff_name "$s")" \
+      name="$(diff_name "$s")" exp_dir="$exp_dir" classifier_exp_dirs="$judges_arg" \
+      fd_ref="$audio_dir/valid"
+  done
+  py -m audiokit.music.t2m_table "$exp_dir"
+}
+
 run_stage 1 stage_prepare
 run_stage 2 stage_render
 run_stage 3 stage_stats
@@ -182,4 +249,8 @@ run_stage 7 stage_tokens
 run_stage 8 stage_codec_lm
 run_stage 9 stage_generate
 run_stage 10 stage_score_lm
+run_stage 11 stage_vocoder
+run_stage 12 stage_diffusion
+run_stage 13 stage_generate_diffusion
+run_stage 14 stage_score_diffusion
 recipe_summary
