@@ -97,25 +97,6 @@ stage_train() {
   done
 }
 
-stage_score() {
-  local j dirs=() kind
-  for j in $judges; do
-    require "$exp_dir/$j/model.pt" "run stage 4"
-    dirs+=("$exp_dir/$j")
-  done
-  local judge_list
-  judge_list="[$(IFS=,; echo "${dirs[*]}")]"
-  for kind in shuffled noise; do
-    audiokit-prep t2m-chance "$audio_dir/test" --out "$exp_dir/chance/$kind" --kind "$kind"
-  done
-  audiokit-score task=t2m ref="$audio_dir/test" hyp="$audio_dir/test" name=real_test \
-    exp_dir="$exp_dir" classifier_exp_dirs="$judge_list" fd_ref="$audio_dir/valid"
-  for kind in shuffled noise; do
-    audiokit-score task=t2m ref="$audio_dir/test" hyp="$exp_dir/chance/$kind" name="chance_$kind" \
-      exp_dir="$exp_dir" classifier_exp_dirs="$judge_list" fd_ref="$audio_dir/valid"
-  done
-}
-
 judge_list() {  # [E/timbre,E/tempo]: the judges' exp dirs for classifier_exp_dirs=
   local j dirs=()
   for j in $judges; do
@@ -123,6 +104,29 @@ judge_list() {  # [E/timbre,E/tempo]: the judges' exp dirs for classifier_exp_di
     dirs+=("$exp_dir/$j")
   done
   echo "[$(IFS=,; echo "${dirs[*]}")]"
+}
+
+# score_row NAME HYP: one t2m row, clips of HYP against the test captions, judged as the ceiling
+score_row() {
+  local judges_arg
+  judges_arg=$(judge_list)  # its own line: set -e stops the recipe when a judge is missing
+  audiokit-score task=t2m ref="$audio_dir/test" hyp="$2" name="$1" exp_dir="$exp_dir" \
+    classifier_exp_dirs="$judges_arg" fd_ref="$audio_dir/valid"
+}
+
+# row_name PREFIX SCALE: a generated set's (and scored row's) name, PREFIX_uncond at scale 0
+row_name() { awk -v p="$1" -v s="$2" 'BEGIN { print (s + 0 == 0) ? p "_uncond" : p "_cfg" s }'; }
+
+stage_score() {
+  judge_list > /dev/null  # the judges exist
+  local kind
+  for kind in shuffled noise; do
+    audiokit-prep t2m-chance "$audio_dir/test" --out "$exp_dir/chance/$kind" --kind "$kind"
+  done
+  score_row real_test "$audio_dir/test"
+  for kind in shuffled noise; do
+    score_row "chance_$kind" "$exp_dir/chance/$kind"
+  done
 }
 
 # ---- text-to-music with the codec LM (stages 6-10) ------------------------------------------
@@ -152,8 +156,7 @@ stage_codec_lm() {
     data.codebook_size="$card" "${lm_args[@]}"
 }
 
-# gen_name SCALE: the generated set's (and scored row's) name
-gen_name() { awk -v s="$1" 'BEGIN { print (s + 0 == 0) ? "codec_lm_uncond" : "codec_lm_cfg" s }'; }
+gen_name() { row_name codec_lm "$1"; }
 
 stage_generate() {
   require "$lm_dir/model.pt" "run stage 8"
@@ -171,16 +174,12 @@ stage_generate() {
 }
 
 stage_score_lm() {
-  local judges_arg s names=()
-  judges_arg=$(judge_list)
+  local s
   require "$tokens_dir/test/wav.scp" "run stage 7"
-  audiokit-score task=t2m ref="$audio_dir/test" hyp="$tokens_dir/test" name=codec_resynthesis \
-    exp_dir="$exp_dir" classifier_exp_dirs="$judges_arg" fd_ref="$audio_dir/valid"
+  score_row codec_resynthesis "$tokens_dir/test"
   for s in $gen_scales; do
     require "$lm_dir/gen/$(gen_name "$s")/wav.scp" "run stage 9"
-    audiokit-score task=t2m ref="$audio_dir/test" hyp="$lm_dir/gen/$(gen_name "$s")" \
-      name="$(gen_name "$s")" exp_dir="$exp_dir" classifier_exp_dirs="$judges_arg" \
-      fd_ref="$audio_dir/valid"
+    score_row "$(gen_name "$s")" "$lm_dir/gen/$(gen_name "$s")"
   done
   py -m audiokit.music.t2m_table "$exp_dir"
 }
@@ -208,8 +207,7 @@ stage_diffusion() {
     paths.token_dir="$data_dir/words" paths.cmvn_stats="$diff_dir/cmvn.json" "${diffusion_args[@]}"
 }
 
-# diff_name SCALE: the generated set's (and scored row's) name
-diff_name() { awk -v s="$1" 'BEGIN { print (s + 0 == 0) ? "diffusion_uncond" : "diffusion_cfg" s }'; }
+diff_name() { row_name diffusion "$1"; }
 
 stage_generate_diffusion() {
   require "$diff_dir/model.pt" "run stage 12"
@@ -228,13 +226,10 @@ stage_generate_diffusion() {
 }
 
 stage_score_diffusion() {
-  local judges_arg s
-  judges_arg=$(judge_list)
+  local s
   for s in $gen_scales; do
     require "$diff_dir/gen/$(diff_name "$s")/wav.scp" "run stage 13"
-    audiokit-score task=t2m ref="$audio_dir/test" hyp="$diff_dir/gen/$(diff_name "$s")" \
-      name="$(diff_name "$s")" exp_dir="$exp_dir" classifier_exp_dirs="$judges_arg" \
-      fd_ref="$audio_dir/valid"
+    score_row "$(diff_name "$s")" "$diff_dir/gen/$(diff_name "$s")"
   done
   py -m audiokit.music.t2m_table "$exp_dir"
 }
