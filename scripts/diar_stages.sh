@@ -20,8 +20,8 @@ diar_train() {
     "${overrides[@]}"
 }
 
+# The pipeline tunes its clustering, EEND its activity threshold and median filter.
 diar_tune() {
-  is_pipeline || { echo "$experiment is end to end: nothing to tune"; return 0; }
   require "$exp_dir/model.pt" "run the training stage"
   "$(dirname "$(command -v audiokit-train)")/python" -m audiokit.inference.tune_diarization \
     exp_dir="$exp_dir" data_dir="$valid_set"

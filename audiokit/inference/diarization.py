@@ -184,9 +184,15 @@ class EENDDiarizer(_RecordingDiarizer):
             probs = probs[:, : int(out["num_speakers"][0])]  # EDA's estimated count
         return probs.cpu().numpy()
 
-    def diarize(self, audio: torch.Tensor, num_speakers: int | None = None) -> list[Turn]:
-        o = self.options
-        probs = self.speaker_probs(audio, num_speakers)
+    def segment(self, audio: torch.Tensor) -> np.ndarray:
+        """Everything before the threshold (the tuner's one pass per recording): the activity
+        probabilities."""
+        return self.speaker_probs(audio)
+
+    def assign(self, probs: np.ndarray, options: dict | None = None) -> list[Turn]:
+        """Median-filter and threshold the probabilities into turns (``options`` override the
+        settings: the tuner tries several on one pass)."""
+        o = {**self.options, **(options or {})}
         if o["median_frames"] > 1 and len(probs):
             probs = median_filter(probs, size=(int(o["median_frames"]), 1), mode="nearest")
         regions = binarize(probs, self.task.output_frame_shift, onset=o["threshold"],
@@ -194,6 +200,9 @@ class EENDDiarizer(_RecordingDiarizer):
                            min_duration_off=o["min_duration_off"])
         return merge_turns([Turn(s, e, f"spk{k}") for k, column in enumerate(regions)
                             for s, e in column])
+
+    def diarize(self, audio: torch.Tensor, num_speakers: int | None = None) -> list[Turn]:
+        return self.assign(self.speaker_probs(audio, num_speakers))
 
 
 class PipelineDiarizer(_RecordingDiarizer):

@@ -1,10 +1,12 @@
-"""Tune the diarization pipeline's clustering on a development set (as pyannote tunes its
-pipelines): the clustering setting with the lowest DER there is what test sets get.
+"""Tune a diarizer on a development set (as pyannote tunes its pipelines): the setting with
+the lowest DER there is what test sets get. A pipeline tunes its clustering; EEND its
+activity threshold and median filter.
 
     python -m audiokit.inference.tune_diarization exp_dir=E data_dir=data/valid [collar=0.25]
 
-Speech regions, windows and embeddings do not depend on the clustering, so they are computed
-once per recording and every setting of :data:`GRID` only re-clusters. Writes
+What comes before the tuned step (the pipeline's speech regions, windows and embeddings;
+EEND's activity probabilities) is computed once per recording, and every setting of the
+diarizer's grid (:data:`EEND_GRID`, :data:`PIPELINE_GRID`) only re-clusters or re-thresholds. Writes
 ``E/tuned/overrides`` (``diarization.key=value`` lines for ``audiokit-infer``) and
 ``E/tuned/grid.json`` (every setting's DER).
 """
@@ -19,16 +21,19 @@ from pathlib import Path
 from audiokit.data.audio import load_audio
 from audiokit.data.datadir import DataDir
 from audiokit.data.rttm import read_rttm
-from audiokit.inference.diarization import PipelineDiarizer
-from audiokit.inference.loading import load_task
+from audiokit.inference.diarization import Diarizer, EENDDiarizer, PipelineDiarizer
 from audiokit.metrics.diarization import diarization_error
 from audiokit.utils.cli_args import parse_key_values
 
-# Agglomerative thresholds (cosine distance) and spectral clustering, each with and without
-# folding tiny clusters (straddling windows) into their nearest large one.
-GRID = [{"clustering": "ahc", "threshold": round(0.1 * t, 1), "min_cluster_fraction": f}
-        for t in range(1, 10) for f in (0.0, 0.1, 0.2)] + \
-       [{"clustering": "spectral", "min_cluster_fraction": f} for f in (0.0, 0.1, 0.2)]
+# Pipeline: agglomerative thresholds (cosine distance) and spectral clustering, each with and
+# without folding tiny clusters (straddling windows) into their nearest large one.
+PIPELINE_GRID = [{"clustering": "ahc", "threshold": round(0.1 * t, 1), "min_cluster_fraction": f}
+                 for t in range(1, 10) for f in (0.0, 0.1, 0.2)] + \
+                [{"clustering": "spectral", "min_cluster_fraction": f} for f in (0.0, 0.1, 0.2)]
+# EEND: activity thresholds 0.3-0.7 (an under-trained model's probabilities sit low), with and
+# without the median filter.
+EEND_GRID = [{"threshold": round(0.05 * t, 2), "median_frames": m}
+             for t in range(6, 15) for m in (1, 11)]
 
 
 @dataclass
@@ -39,9 +44,9 @@ class TuneConfig:
     device: str = "cpu"
 
 
-def tune(diarizer: PipelineDiarizer, data_dir: str, collar: float) -> list[dict]:
-    """Every grid setting with its DER on ``data_dir`` (whose ``rttm`` is the reference),
-    best first."""
+def tune(diarizer: EENDDiarizer | PipelineDiarizer, data_dir: str, collar: float) -> list[dict]:
+    """Every setting of the diarizer's grid with its DER on ``data_dir`` (whose ``rttm`` is the
+    reference), best first."""
     data = DataDir.load(data_dir)
     reference = read_rttm(data.path / "rttm")
     segmented = {}
@@ -50,7 +55,8 @@ def tune(diarizer: PipelineDiarizer, data_dir: str, collar: float) -> list[dict]
         segmented[reco] = diarizer.segment(
             load_audio(source, diarizer.sample_rate, utt=reco, start=start, end=end))
     rows = []
-    for setting in GRID:
+    grid = EEND_GRID if isinstance(diarizer, EENDDiarizer) else PIPELINE_GRID
+    for setting in grid:
         hyp = {reco: diarizer.assign(seg, options=setting) for reco, seg in segmented.items()}
         der = diarization_error(reference, hyp, collar, missing="miss")["der"]
         rows.append({**setting, "der": der})
@@ -59,8 +65,7 @@ def tune(diarizer: PipelineDiarizer, data_dir: str, collar: float) -> list[dict]
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_key_values("tune_diarization", TuneConfig, sys.argv[1:] if argv is None else argv)
-    task, train_cfg = load_task(cfg.exp_dir, cfg.device)
-    diarizer = PipelineDiarizer(task, int(train_cfg.data.sample_rate), cfg.device)
+    diarizer = Diarizer.from_exp_dir(cfg.exp_dir, cfg.device)
     rows = tune(diarizer, cfg.data_dir, cfg.collar)
     best = {k: v for k, v in rows[0].items() if k != "der"}
     out = Path(cfg.exp_dir) / "tuned"

@@ -64,9 +64,13 @@ def eend_run(conversations):
 def test_eend_recipe_end_to_end(eend_run, conversations):
     exp, proc = eend_run
     for n, name in enumerate(["prepare conversation", "global CMVN", "pipeline only: train",
-                              "train", "pipeline only: tune", "diarize", "score"], 1):
+                              "train", "tune on the valid conversations", "diarize", "score"], 1):
         assert f"=== stage {n}: {name}" in proc.stdout
     assert "end to end: no speaker-embedding model needed" in proc.stdout
+    # stage 5 picked the activity threshold and median filter on valid; stage 6 used them
+    tuned = (exp / "tuned/overrides").read_text().splitlines()
+    assert [line.split("=")[0] for line in tuned] == ["diarization.threshold",
+                                                      "diarization.median_frames"]
     hyp = read_rttm(exp / "infer/test/rttm")
     assert set(hyp) <= set(read_rttm(conversations / "test/rttm"))
     report = der_report(exp)

@@ -15,7 +15,7 @@ RECIPE_STAGES=(
   "prepare data dirs train, dev, test (wav.scp, utt2dur, rttm, uem, reco2num_spk) from the AMI audio and AMI-diarization-setup"
   "global CMVN statistics of the training features"
   "train the diarization model"
-  "pipeline only: tune the clustering on dev"
+  "tune on dev: the pipeline's clustering, EEND's activity threshold"
   "diarize the test sets: rttm"
   "score: DER per test set (within each meeting's UEM), RESULTS.md"
 )

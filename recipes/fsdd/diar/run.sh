@@ -9,7 +9,8 @@
 #                             with attractors, for unknown speaker counts)
 #   diar/fsdd_vad             pipeline: speech/overlap detector + speaker embeddings (an FSDD
 #                             speaker experiment, trained in stage 3 unless --embedding-exp)
-#                             + clustering tuned on the valid conversations (stage 5)
+#                             + clustering tuned on the valid conversations (stage 5;
+#                             EEND tunes its activity threshold there)
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 
 RECIPE_STAGES=(
@@ -17,7 +18,7 @@ RECIPE_STAGES=(
   "global CMVN statistics of the training features"
   "pipeline only: train the speaker-embedding model (recipes/fsdd/sv) unless --embedding-exp"
   "train"
-  "pipeline only: tune the clustering on the valid conversations"
+  "tune on the valid conversations: the pipeline's clustering, EEND's activity threshold"
   "diarize the test sets: rttm"
   "score: DER (missed, false alarm, confusion) at collars 0.25 and 0 s, RESULTS.md"
 )
