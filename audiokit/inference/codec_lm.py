@@ -27,7 +27,10 @@ of codes, or an utterance id of ``D/codes.scp``. Writes in O:
 
 Length: up to eos (at most ``max_frames``), or exactly ``num_frames`` frames, or
 ``seconds`` of audio (``round(seconds x the codec's frame rate)`` frames; needs
-``codec_exp_dir``). A fixed length above ``max_frames`` is refused with the numbers.
+``codec_exp_dir``). A fixed length above ``max_frames`` (the model's context) is generated in
+windows of ``max_frames`` frames, each after the first keeping the last ``max_frames -
+extend_stride`` frames of the one before and adding ``extend_stride`` (default half the window;
+MusicGen's extension); VALL-E's AR stage refuses it with the numbers.
 
 A VALL-E AR experiment (pattern ``valle``) generates codebook 0; ``nar_exp_dir`` fills the
 others. Codes of another codec (codebook count or size) are an error naming the utterance.
@@ -50,7 +53,7 @@ from audiokit.data.datadir import DataDirError, read_kaldi_map, write_kaldi_map
 from audiokit.data.text_units import TextUnits
 from audiokit.data.token_datamodule import load_codes
 from audiokit.inference.progress import InferenceProgress, save_npy
-from audiokit.models.codec_lm import CodecNAR, generate
+from audiokit.models.codec_lm import CodecNAR, generate, generate_windowed
 from audiokit.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,7 @@ log = logging.getLogger(__name__)
 OPTIONS = {"codec_exp_dir": None, "nar_exp_dir": None, "temperature": 1.0, "top_k": 0,
            "top_p": 1.0, "guidance": None, "max_frames": 500, "num_frames": None,
            "prompt_seconds": 3.0, "min_prompt_seconds": 0.5, "seed": 0, "batch_size": 8,
-           "seconds": None}
+           "seconds": None, "extend_stride": None}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
@@ -126,12 +129,28 @@ class CodecLMGenerator:
         frames = int(frames)
         if frames < 1:
             raise UserError(f"codec_lm.num_frames/seconds give {frames} frames: ask for at least 1")
-        if frames > int(o["max_frames"]):
+        if frames > int(o["max_frames"]) and not self._windowed():
             what = (f"codec_lm.seconds={o['seconds']} is {frames} frames" if o["seconds"]
                     is not None else f"codec_lm.num_frames={frames}")
             raise UserError(f"{what}, more than codec_lm.max_frames={o['max_frames']} (the "
-                            "longest generation allowed): ask for less or raise max_frames")
+                            "longest generation allowed; VALL-E's AR stage does not extend in "
+                            "windows): ask for less or raise max_frames")
+        if frames > int(o["max_frames"]):
+            self._stride()  # a bad stride fails before any generation
         return frames
+
+    def _windowed(self) -> bool:
+        """Whether lengths past ``max_frames`` can be generated in windows: an LM that
+        generates every codebook (VALL-E's AR stage has the NAR fill the rest)."""
+        return self.lm.pattern.ar_rows() == list(range(self.task.n_q))
+
+    def _stride(self) -> int:
+        window = int(self.opts["max_frames"])
+        stride = int(self.opts["extend_stride"] or max(window // 2, 1))
+        if not 0 < stride <= window:
+            raise UserError(f"codec_lm.extend_stride={stride}: give 1 to codec_lm.max_frames "
+                            f"({window}) frames")
+        return stride
 
     # ---- inputs ----------------------------------------------------------------------------
     def _text(self, utt: str, text: str) -> torch.Tensor:
@@ -231,6 +250,8 @@ class CodecLMGenerator:
             self._decode(out, codes_scp_out, set(empty))
         summary = {"num_utts": len(utts), "hit_max": len(hit), "empty": len(empty),
                    "num_frames": self.num_frames, "unknown_words": unknown_words,
+                   "extend_stride": (self._stride() if (self.num_frames or 0)
+                                     > int(self.opts["max_frames"]) else None),
                    "utts_with_unknown_words": len(self.unknown),
                    "generate_seconds": round(seconds, 3),
                    "options": {k: v for k, v in self.opts.items() if k not in ("codec_exp_dir",)}}
@@ -280,9 +301,13 @@ class CodecLMGenerator:
                 prompt[j, :, : p.shape[1]] = p
             kw |= {"prompt": prompt, "prompt_lens": plens}
         o = self.opts
+        sampling = {"temperature": float(o["temperature"]), "top_k": int(o["top_k"]),
+                    "top_p": float(o["top_p"]), "guidance": o["guidance"], "generator": g}
+        if self.num_frames is not None and self.num_frames > int(o["max_frames"]):
+            return generate_windowed(lm, num_frames=self.num_frames, window=int(o["max_frames"]),
+                                     stride=self._stride(), **sampling, **kw)
         generated = generate(lm, max_frames=int(o["max_frames"]), num_frames=self.num_frames,
-                             temperature=float(o["temperature"]), top_k=int(o["top_k"]),
-                             top_p=float(o["top_p"]), guidance=o["guidance"], generator=g, **kw)
+                             **sampling, **kw)
         rows = lm.pattern.ar_rows()
         if rows == list(range(self.task.n_q)):
             return generated

@@ -1,7 +1,8 @@
 """Codec LM: the delay pattern's causality through the real network, teacher-forced logits
 agree with generation, KV-cached generation equals recomputed generation, classifier-free
 guidance at w=1 equals the conditional model, top-k 1 is greedy, top-p on a worked example,
-eos and the maximum length, left-padded prefixes, and VALL-E's NAR stage."""
+eos and the maximum length, left-padded prefixes, continuations and windowed generation past
+the context, and VALL-E's NAR stage."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import pytest
 import torch
 
-from audiokit.models.codec_lm import CodecLM, CodecNAR, generate, sample
+from audiokit.models.codec_lm import CodecLM, CodecNAR, generate, generate_windowed, sample
 from audiokit.models.codec_lm.generate import filter_logits
 from audiokit.models.codec_lm.lm import IGNORE
 
@@ -132,6 +133,45 @@ def test_greedy_generation_is_the_argmax_of_teacher_forcing(pattern):
     keep = targets != IGNORE
     keep &= targets != lm.eos_id
     assert torch.equal(pred[keep], targets[keep])
+
+
+@pytest.mark.parametrize("pattern", ["delay", "flattened", "parallel"])
+def test_a_continuation_starts_the_output_and_is_read_as_the_lms_own_codes(pattern):
+    lm, b = small(pattern), batch(2)
+    plain = torch.stack(generate(lm, **conditions(b), num_frames=6, temperature=0).codes)
+    # its own first 3 frames forced back in: greedy decoding goes on exactly as before
+    again = generate(lm, **conditions(b), num_frames=6, temperature=0,
+                     continuation=plain[:, :, :3])
+    assert torch.equal(torch.stack(again.codes), plain)
+    # other codes: they are the output's start and change what follows
+    other = torch.randint(0, CARD, (3, K, 3), generator=torch.Generator().manual_seed(5))
+    cont = torch.stack(generate(lm, **conditions(b), num_frames=6, temperature=0,
+                                continuation=other).codes)
+    assert torch.equal(cont[:, :, :3], other) and not torch.equal(cont[:, :, 3:], plain[:, :, 3:])
+    with pytest.raises(ValueError, match="nothing to generate"):
+        generate(lm, **conditions(b), num_frames=3, continuation=other)
+
+
+def test_windowed_generation_reaches_any_length_from_the_first_window_on():
+    lm, b = small("delay"), batch(3)
+    kw = conditions(b) | {"temperature": 1.0, "top_k": 5}
+
+    def seeded():
+        return torch.Generator().manual_seed(4)
+
+    long = generate_windowed(lm, num_frames=11, window=6, stride=2, generator=seeded(), **kw)
+    first = generate(lm, num_frames=6, max_frames=6, generator=seeded(), **kw)
+    assert all(c.shape == (K, 11) and 0 <= c.min() and c.max() < CARD for c in long.codes)
+    assert all(torch.equal(c[:, :6], f) for c, f in zip(long.codes, first.codes, strict=True))
+    assert long.steps > first.steps and long.hit_max == [False] * 3
+    # within one window it is plain generation
+    short = generate_windowed(lm, num_frames=5, window=6, stride=2, generator=seeded(), **kw)
+    plain = generate(lm, num_frames=5, generator=seeded(), **kw)
+    assert all(torch.equal(x, y) for x, y in zip(short.codes, plain.codes, strict=True))
+    with pytest.raises(ValueError, match="stride"):
+        generate_windowed(lm, num_frames=11, window=6, stride=0, **kw)
+    with pytest.raises(ValueError, match="every codebook"):
+        generate_windowed(small("valle"), num_frames=11, window=6, stride=2, **kw)
 
 
 def test_guidance_one_equals_the_conditional_model_and_guidance_matters():

@@ -146,13 +146,21 @@ def test_captions_alone_give_audio_of_the_asked_length_and_unknown_words_are_cou
     assert json.loads((out / "generation.json").read_text())["unknown_words"] == 0
 
 
-def test_a_length_beyond_max_frames_or_without_a_codec_is_refused(tmp_path):
+def test_a_length_beyond_max_frames_comes_in_windows_and_bad_lengths_are_refused(tmp_path):
     captions = tmp_path / "captions"
     captions.mkdir()
-    (captions / "text").write_text("c0 a slow chorale\n")
-    with pytest.raises(UserError, match=r"codec_lm.seconds=6.0 is 1200 frames, more than "
-                                        r"codec_lm.max_frames=500"):
-        _generator({"seconds": 6.0}).process_data_dir(str(captions), str(tmp_path / "o"))
+    (captions / "text").write_text("c0 a slow chorale\nc1 a fast chorale\n")
+    out = tmp_path / "long"
+    _generator({"seconds": 0.06, "max_frames": 5}).process_data_dir(str(captions), str(out))
+    codes = {u: np.load(p) for u, p in read_kaldi_map(out / "codes.scp").items()}
+    assert [c.shape for c in codes.values()] == [(K, 12)] * 2  # 0.06 s x 200 frames/s
+    assert all(sf.info(w).frames == 12 * 40 for w in read_kaldi_map(out / "wav.scp").values())
+    summary = json.loads((out / "generation.json").read_text())
+    assert summary["num_frames"] == 12 and summary["extend_stride"] == 2  # half of 5
+    with pytest.raises(UserError, match=r"codec_lm.extend_stride=6: give 1 to "
+                                        r"codec_lm.max_frames \(5\)"):
+        _generator({"seconds": 0.06, "max_frames": 5, "extend_stride": 6}).process_data_dir(
+            str(captions), str(tmp_path / "o"))
     with pytest.raises(UserError, match="codec_lm.seconds needs codec_lm.codec_exp_dir"):
         _generator({"seconds": 1.0}, with_codec=False).process_data_dir(
             str(captions), str(tmp_path / "o"))

@@ -101,6 +101,11 @@ def test_valle_ar_and_nar_write_codes_hit_max_and_audio(data_dir, tmp_path, capl
     filled = nar_loaded.model.fill(first, torch.tensor([6]), torch.tensor([[6]]),
                                    torch.tensor([1]), prompt[None], torch.tensor([prompt.shape[1]]))
     assert np.array_equal(filled[0].numpy(), codes["u2"])
+    # VALL-E's AR stage does not extend in windows: a length past its context is refused
+    with pytest.raises(UserError, match=r"codec_lm.num_frames=7, more than "
+                                        r"codec_lm.max_frames=6 .*VALL-E's AR stage"):
+        generator(ar, {"max_frames": 6, "num_frames": 7}).process_data_dir(
+            str(data_dir), str(tmp_path / "o"))
 
 
 def test_delay_lm_ends_at_eos_and_bad_inputs_are_named(data_dir, tmp_path):

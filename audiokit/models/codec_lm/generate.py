@@ -6,6 +6,11 @@ no code in the pattern get ``pad_id`` instead of a sample. An utterance ends whe
 emits eos at frame T and the steps of frames < T are all generated (``num_steps(T)``); one that
 reaches ``max_frames`` first is cut there and listed in :attr:`Generated.hit_max` and in a
 warning, never silently.
+
+A fixed length beyond the model's context is generated in windows (:func:`generate_windowed`,
+MusicGen's extension): each window after the first begins with the last frames of the one
+before as ``continuation``, codes forced into the LM's own stream (so any LM can continue,
+trained with prompts or not), and adds ``stride`` new frames.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
              num_frames: int | None = None, max_frames: int = 500, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, guidance: float | None = None,
              use_cache: bool = True, generator: torch.Generator | None = None,
-             ids: list[str] | None = None) -> Generated:
+             ids: list[str] | None = None, continuation: torch.Tensor | None = None) -> Generated:
     """Generate codes for a batch of conditions.
 
     Args:
@@ -86,9 +91,15 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
         guidance: classifier-free guidance weight w: logits = uncond + w (cond - uncond),
             the unconditional run using the null text; None runs the conditional model alone.
         use_cache: keep keys/values of past steps (else every step recomputes the sequence).
+        continuation: codes ``[B, K, C]`` that are the output's first C frames, fed to the LM
+            as if it had generated them (stepped through, not prefilled in parallel).
     """
     if num_frames is None and not model.eos:
         raise ValueError("this LM was trained without eos: give num_frames")
+    given = continuation.shape[2] if continuation is not None else 0
+    if num_frames is not None and num_frames <= given:
+        raise ValueError(f"num_frames={num_frames} leaves nothing to generate after a "
+                         f"continuation of {given} frames")
     pattern, device = model.pattern, next(model.parameters()).device
     b = batch_size or _batch_size(text, prompt)
     ids = ids or [str(i) for i in range(b)]
@@ -152,6 +163,10 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
         f = frames[:, s]                                                 # [K]
         open_ = holds[:, s][None] & ((end[:, None] < 0) | (f[None] < end[:, None]))
         tokens = torch.where(open_, tokens, torch.full_like(tokens, model.pad_id))
+        forced = holds[:, s] & (f < given)                               # [K]
+        if forced.any():
+            known = continuation[:, torch.arange(model.n_q, device=device), f.clamp(0, given - 1)]
+            tokens = torch.where(forced[None], known.to(tokens), tokens)
         if model.eos:  # a given length: feed the eos the LM was trained to see there
             at_end = holds[0, s] & (end >= 0) & (f[0] == end)
             tokens[:, 0] = torch.where(at_end, model.eos_id, tokens[:, 0])
@@ -171,3 +186,25 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
         log.warning("%d of %d utterances reached max_frames=%d without an end and were cut "
                     "there: %s", len(cut), b, limit, ", ".join(cut))
     return Generated(codes, hit_max if num_frames is None else [False] * b, ids, n_run)
+
+
+def generate_windowed(model: CodecLM, *, num_frames: int, window: int, stride: int,
+                      generator: torch.Generator | None = None, **kw) -> Generated:
+    """``num_frames`` per utterance with a model whose context is ``window`` frames: the first
+    window generates ``window`` frames, each next one keeps the last ``window - stride`` of
+    them as its beginning (``continuation``) and adds up to ``stride`` new frames. For models
+    that generate every codebook (not VALL-E's AR stage); ``kw`` as :func:`generate`."""
+    if num_frames <= window:
+        return generate(model, num_frames=num_frames, max_frames=window, generator=generator, **kw)
+    if not 0 < stride <= window:
+        raise ValueError(f"stride {stride} must be in 1..window ({window})")
+    if model.pattern.ar_rows() != list(range(model.n_q)):
+        raise ValueError("windowed generation needs an LM that generates every codebook")
+    first = generate(model, num_frames=window, max_frames=window, generator=generator, **kw)
+    codes, steps, keep = torch.stack(first.codes), first.steps, window - stride
+    while codes.shape[2] < num_frames:
+        new = min(stride, num_frames - codes.shape[2])
+        nxt = generate(model, num_frames=keep + new, max_frames=window, generator=generator,
+                       continuation=codes[:, :, codes.shape[2] - keep:] if keep else None, **kw)
+        codes, steps = torch.cat([codes, torch.stack(nxt.codes)[:, :, keep:]], 2), steps + nxt.steps
+    return Generated(list(codes), [False] * len(codes), first.ids, steps)
