@@ -105,7 +105,8 @@ def check_codec_lm_stages(data: Path, exp: Path) -> None:
     table = (exp / "t2m_table.md").read_text().splitlines()
     rows = [line.split(" | ")[0].lstrip("| ") for line in table[2:]]
     assert sorted(rows) == sorted(["real_test", "chance_shuffled", "chance_noise",
-                                   "codec_resynthesis", "codec_lm_uncond", "codec_lm_cfg3", *(name for name, _ in DIFFUSION_ROWS)])
+                                   "codec_resynthesis", "codec_lm_uncond", "codec_lm_cfg3",
+                                   *(name for name, _ in DIFFUSION_ROWS)])
     for name in ("codec_resynthesis", "codec_lm_uncond", "codec_lm_cfg3"):
         r = json.loads((exp / f"scores/{name}/report.json").read_text())
         assert r["num_utts"] == 6 and set(r["adherence"]) == {"timbre", "tempo", "key", "mode",
