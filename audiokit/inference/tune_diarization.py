@@ -6,8 +6,8 @@ activity threshold and median filter.
 
 What comes before the tuned step (the pipeline's speech regions, windows and embeddings;
 EEND's activity probabilities) is computed once per recording, and every setting of the
-diarizer's grid (:data:`EEND_GRID`, :data:`PIPELINE_GRID`) only re-clusters or re-thresholds. Writes
-``E/tuned/overrides`` (``diarization.key=value`` lines for ``audiokit-infer``) and
+diarizer's grid (:data:`EEND_GRID`, :data:`PIPELINE_GRID`) only re-clusters or re-thresholds.
+Writes ``E/tuned/overrides`` (``diarization.key=value`` lines for ``audiokit-infer``) and
 ``E/tuned/grid.json`` (every setting's DER).
 """
 
