@@ -144,6 +144,10 @@ class CodecLMGenerator:
         generates every codebook (VALL-E's AR stage has the NAR fill the rest)."""
         return self.lm.pattern.ar_rows() == list(range(self.task.n_q))
 
+    def _extends(self) -> bool:
+        """Whether this run's fixed length is past the context (generated in windows)."""
+        return self.num_frames is not None and self.num_frames > int(self.opts["max_frames"])
+
     def _stride(self) -> int:
         window = int(self.opts["max_frames"])
         stride = int(self.opts["extend_stride"] or max(window // 2, 1))
@@ -250,8 +254,7 @@ class CodecLMGenerator:
             self._decode(out, codes_scp_out, set(empty))
         summary = {"num_utts": len(utts), "hit_max": len(hit), "empty": len(empty),
                    "num_frames": self.num_frames, "unknown_words": unknown_words,
-                   "extend_stride": (self._stride() if (self.num_frames or 0)
-                                     > int(self.opts["max_frames"]) else None),
+                   "extend_stride": self._stride() if self._extends() else None,
                    "utts_with_unknown_words": len(self.unknown),
                    "generate_seconds": round(seconds, 3),
                    "options": {k: v for k, v in self.opts.items() if k not in ("codec_exp_dir",)}}
@@ -303,7 +306,7 @@ class CodecLMGenerator:
         o = self.opts
         sampling = {"temperature": float(o["temperature"]), "top_k": int(o["top_k"]),
                     "top_p": float(o["top_p"]), "guidance": o["guidance"], "generator": g}
-        if self.num_frames is not None and self.num_frames > int(o["max_frames"]):
+        if self._extends():
             return generate_windowed(lm, num_frames=self.num_frames, window=int(o["max_frames"]),
                                      stride=self._stride(), **sampling, **kw)
         generated = generate(lm, max_frames=int(o["max_frames"]), num_frames=self.num_frames,

@@ -163,8 +163,8 @@ def generate(model: CodecLM, *, text: torch.Tensor | None = None,
         f = frames[:, s]                                                 # [K]
         open_ = holds[:, s][None] & ((end[:, None] < 0) | (f[None] < end[:, None]))
         tokens = torch.where(open_, tokens, torch.full_like(tokens, model.pad_id))
-        forced = holds[:, s] & (f < given)                               # [K]
-        if forced.any():
+        if given:  # no per-step check (a device sync) without a continuation
+            forced = holds[:, s] & (f < given)                           # [K]
             known = continuation[:, torch.arange(model.n_q, device=device), f.clamp(0, given - 1)]
             tokens = torch.where(forced[None], known.to(tokens), tokens)
         if model.eos:  # a given length: feed the eos the LM was trained to see there
