@@ -24,6 +24,7 @@ from audiokit.data.rttm import read_rttm
 from audiokit.inference.diarization import Diarizer, EENDDiarizer, PipelineDiarizer
 from audiokit.metrics.diarization import diarization_error
 from audiokit.utils.cli_args import parse_key_values
+from audiokit.utils.errors import cli_errors
 
 # Pipeline: agglomerative thresholds (cosine distance) and spectral clustering, each with and
 # without folding tiny clusters (straddling windows) into their nearest large one.
@@ -63,6 +64,7 @@ def tune(diarizer: EENDDiarizer | PipelineDiarizer, data_dir: str, collar: float
     return sorted(rows, key=lambda r: r["der"])
 
 
+@cli_errors("tune_diarization")  # a wrong exp dir or data dir: one line, no traceback
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_key_values("tune_diarization", TuneConfig, sys.argv[1:] if argv is None else argv)
     diarizer = Diarizer.from_exp_dir(cfg.exp_dir, cfg.device)

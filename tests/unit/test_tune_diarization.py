@@ -12,7 +12,7 @@ import soundfile as sf
 
 from audiokit.data.rttm import Turn, write_rttm
 from audiokit.inference.diarization import EEND_DEFAULTS, EENDDiarizer
-from audiokit.inference.tune_diarization import EEND_GRID, tune
+from audiokit.inference.tune_diarization import EEND_GRID, main, tune
 
 SHIFT = 0.1  # output frame shift, seconds
 
@@ -48,3 +48,10 @@ def test_eend_tuning_finds_the_threshold_of_a_model_whose_probabilities_sit_low(
     assert by_setting[(0.5, 11)] == pytest.approx(100.0)      # every reference second missed
     assert by_setting[(0.4, 1)] == pytest.approx(0.0, abs=1e-6)
     assert rows[0]["der"] == pytest.approx(0.0, abs=1e-6) and rows[0]["threshold"] <= 0.4
+
+
+def test_an_exp_dir_that_is_not_a_diarizer_is_one_line(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main([f"exp_dir={tmp_path / 'none'}", f"data_dir={tmp_path}"])
+    assert str(e.value.code).startswith("tune_diarization: error: ")
+    assert "no exported model" in str(e.value.code) and "\n" not in str(e.value.code)
