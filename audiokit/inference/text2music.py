@@ -16,7 +16,11 @@ scale ``diffusion.guidance`` (1: no guidance; 0: unconditional) and turned into 
 vocoder experiment ``vocoder_exp_dir`` (e.g. a HiFi-GAN trained on the same audio; it must
 read the same features: sample rate, mel filterbank, window and hop -- a mismatch is an error
 naming the key; CMVN statistics may differ, features are converted), or, without one, by
-Griffin-Lim from the diffusion experiment's own frontend. Writes in O:
+Griffin-Lim from the diffusion experiment's own frontend. ``diffusion.rms`` (default off)
+scales each clip to that RMS level (0.1: the rendered chorales' level): strong guidance can
+push generated log-mel above the training data's range, and a clip judged, or heard, at the
+wrong level is judged as another sound. ``diffusion.clip_x0`` clamps each step's predicted
+log-mel, in the model's CMVN units, to that magnitude. Writes in O:
 
 - ``wav/<utt>.wav`` (exactly ``diffusion.seconds`` long) and ``wav.scp``;
 - ``unknown_words``: per caption, the words outside the model's vocabulary (each was read as
@@ -50,7 +54,7 @@ from audiokit.utils.errors import UserError
 log = logging.getLogger(__name__)
 
 OPTIONS = {"sampler": "ddim", "steps": 50, "eta": 0.0, "guidance": 3.0, "seed": 0,
-           "seconds": 6.0, "max_seconds": 30.0, "batch_size": 8, "clip_x0": None}
+           "seconds": 6.0, "max_seconds": 30.0, "batch_size": 8, "clip_x0": None, "rms": None}
 
 
 class Text2Music:
@@ -70,6 +74,8 @@ class Text2Music:
                             f"model's schedule), got {o['steps']}")
         if float(o["eta"]) < 0:
             raise UserError(f"diffusion.eta must be >= 0, got {o['eta']}")
+        if o["rms"] is not None and not 0 < float(o["rms"]) < 1:
+            raise UserError(f"diffusion.rms must be between 0 and 1 (full scale), got {o['rms']}")
         seconds = float(o["seconds"])
         if not 0 < seconds <= float(o["max_seconds"]):
             raise UserError(f"diffusion.seconds={seconds}: must be above 0 and at most "
@@ -139,7 +145,11 @@ class Text2Music:
                 pieces.append(self._vocode(f[None]).float().cpu()[0])
         audio = torch.stack(pieces)
         audio = torch.nn.functional.pad(audio, (0, max(0, self.num_samples - audio.shape[1])))
-        return audio[:, : self.num_samples], unknown
+        audio = audio[:, : self.num_samples]
+        if o["rms"] is not None:
+            level = audio.square().mean(1, keepdim=True).sqrt().clamp(min=1e-8)
+            audio = audio * (float(o["rms"]) / level)
+        return audio, unknown
 
     def __call__(self, caption: str, utt: str = "caption") -> torch.Tensor:
         """One caption -> waveform [num_samples] at ``sample_rate``."""

@@ -192,6 +192,17 @@ def test_train_two_steps_then_generate_clips_of_the_requested_length(tmp_path):
     for k, utt in enumerate(("c0", "c1")):
         assert np.allclose(again[k], sf.read(out / f"wav/{utt}.wav")[0], atol=1e-4)
     assert not np.allclose(again[0], again[1], atol=1e-2)
+    # diffusion.rms: each clip scaled to that level, nothing else changed
+    level = Text2Music(task, 16000, diffusion={"steps": 3, "seconds": 0.75, "guidance": 2.0,
+                                               "rms": 0.05})
+    scaled = level.generate(["a low tone", "a purple tone"], ["c0", "c1"])[0].numpy()
+    assert np.allclose(np.sqrt((scaled ** 2).mean(1)), 0.05, atol=1e-6)
+    for k in range(2):
+        ratio = 0.05 / np.sqrt((again[k] ** 2).mean())
+        assert np.allclose(scaled[k], again[k] * ratio, atol=1e-5)
+    for bad in (0, 1.5):
+        with pytest.raises(UserError, match="diffusion.rms must be between 0 and 1"):
+            Text2Music(task, 16000, diffusion={"rms": bad})
     with pytest.raises(UserError, match="diffusion.max_seconds=30"):
         Text2Music(task, 16000, diffusion={"seconds": 40})
     with pytest.raises(UserError, match="unknown diffusion option"):
