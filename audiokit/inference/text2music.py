@@ -16,11 +16,11 @@ scale ``diffusion.guidance`` (1: no guidance; 0: unconditional) and turned into 
 vocoder experiment ``vocoder_exp_dir`` (e.g. a HiFi-GAN trained on the same audio; it must
 read the same features: sample rate, mel filterbank, window and hop -- a mismatch is an error
 naming the key; CMVN statistics may differ, features are converted), or, without one, by
-Griffin-Lim from the diffusion experiment's own frontend. ``diffusion.rms`` (default off)
-scales each clip to that RMS level (0.1: the rendered chorales' level): strong guidance can
-push generated log-mel above the training data's range, and a clip judged, or heard, at the
-wrong level is judged as another sound. ``diffusion.clip_x0`` clamps each step's predicted
-log-mel, in the model's CMVN units, to that magnitude. Writes in O:
+Griffin-Lim from the diffusion experiment's own frontend. ``diffusion.clip_x0`` clamps each
+step's predicted clean log-mel (in the model's CMVN units) to +-that value, and
+``diffusion.rms`` scales each clip to that RMS level (0.1 is the rendered chorales' level);
+both are off by default. Strong guidance pushes the log-mel past the training data's range,
+and a clip several times too loud sounds like another instrument. Writes in O:
 
 - ``wav/<utt>.wav`` (exactly ``diffusion.seconds`` long) and ``wav.scp``;
 - ``unknown_words``: per caption, the words outside the model's vocabulary (each was read as
