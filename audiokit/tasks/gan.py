@@ -49,6 +49,13 @@ optimizers, both schedulers and ``global_step``. Resuming from an epoch-end chec
 continues exactly as an uninterrupted run (the training segments depend only on seed,
 epoch and index).
 
+Validation logs ``valid/mel_distance`` and, with a discriminator, ``valid/mel_distance_gan``:
+the same distance plus 1000 until the discriminator has trained on a batch. Monitoring it
+(``monitor.metric: valid/mel_distance_gan``) exports the best GAN-trained generator rather
+than a generator-only warm-up checkpoint, which the spectral losses alone often rank first
+(the warm-up minimises them; the adversarial losses trade a little of them for realism).
+Without a GAN phase it still picks the best warm-up checkpoint.
+
 ``ema_decay`` keeps an exponential moving average of the generator weights
 (``generator_ema``, updated after each generator step) that validation and inference use.
 
@@ -84,6 +91,7 @@ from audiokit.tasks.base import AudioTask
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = {"adv": 1.0, "fm": 2.0}
+WARMUP_OFFSET = 1000.0  # added to valid/mel_distance_gan before the discriminator has trained
 
 
 class GANTask(AudioTask):
@@ -312,8 +320,13 @@ class GANTask(AudioTask):
         inputs, target = self.features(batch["audio"], batch["audio_lens"])
         fake = crop_or_pad(self(inputs), target.size(-1)).float()
         size = target.size(0)
-        self.log("valid/mel_distance", self.mel_distance(fake, target.float()), batch_size=size,
-                 sync_dist=True, prog_bar=True)
+        distance = self.mel_distance(fake, target.float())
+        self.log("valid/mel_distance", distance, batch_size=size, sync_dist=True, prog_bar=True)
+        if self.discriminator is not None:
+            # to select among GAN-trained checkpoints: a warm-up checkpoint ranks below them all
+            trained = self.batches_done > self.discriminator_start_step
+            self.log("valid/mel_distance_gan", distance + (0.0 if trained else WARMUP_OFFSET),
+                     batch_size=size, sync_dist=True)
         if batch_idx < self.num_val_audio and self._audio_due():
             self._write_audio(batch["ids"][0], fake[0], target[0])
 

@@ -1,5 +1,6 @@
 """GAN task: resume from a checkpoint equals an uninterrupted run; a non-finite step is
-skipped and counted; short audio is padded; generator dict outputs and their losses."""
+skipped and counted; short audio is padded; generator dict outputs and their losses; the
+selection metric ranks GAN-trained checkpoints above warm-up ones."""
 
 from __future__ import annotations
 
@@ -172,3 +173,37 @@ def test_segments_depend_on_epoch_not_on_history(data_dir):
 def test_generator_hop_must_match_frontend():
     with pytest.raises(ValueError, match="hop"):
         make_task(model={**GENERATOR, "upsample_rates": [5, 4, 2]})
+
+
+class RecordValidation(pl.Callback):
+    def __init__(self) -> None:
+        self.seen = []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        m = trainer.callback_metrics
+        self.seen.append((pl_module.batches_done, m["valid/mel_distance"].item(),
+                          m["valid/mel_distance_gan"].item()))
+
+
+def test_gan_selection_metric_ranks_warm_up_checkpoints_last(data_dir, tmp_path):
+    pl.seed_everything(1)
+    # 2 batches/epoch: epoch 0 is the generator-only warm-up, epoch 1 trains the discriminator
+    task = make_task(discriminator_start_step=2, ema_decay=None)
+    record = RecordValidation()
+    best = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="valid/mel_distance_gan",
+                                        mode="min", save_top_k=3, filename="{epoch}")
+    t = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False,
+                   enable_model_summary=False, default_root_dir=tmp_path, num_sanity_val_steps=0,
+                   callbacks=[record, best])
+    t.fit(task, datamodule=make_data(data_dir))
+    assert [b for b, _, _ in record.seen] == [2, 4, 6]
+    (_, warm, warm_gan), *trained = record.seen
+    assert warm_gan == pytest.approx(warm + 1000.0)
+    assert all(gan == pytest.approx(d) for _, d, gan in trained)
+    # whatever the distances, the export is a GAN-trained checkpoint
+    assert best.best_model_path.endswith(("epoch=1.ckpt", "epoch=2.ckpt"))
+    # no discriminator: no GAN phase to select
+    plain = make_task(discriminator=None, ema_decay=None)
+    t = trainer(tmp_path / "plain", 1)
+    t.fit(plain, datamodule=make_data(data_dir))
+    assert "valid/mel_distance_gan" not in t.callback_metrics
