@@ -46,8 +46,8 @@ def test_recipe_end_to_end(tmp_path):
         [str(RUN), "--data-dir", str(tmp_path / "data"), "--exp-dir", str(exp), "--limit", "2",
          "--clip-seconds", "4", "--codec-overrides", CODEC, "--lm-overrides", LM,
          "--cfg-scales", "3", "--vocoder-overrides", VOCODER, "--diffusion-overrides", DIFFUSION,
-         "--ddim-steps", "2", "--", "trainer.max_epochs=1", "model.channels=[8,8,8,8]",
-         "callbacks.progress=null"],
+         "--ddim-steps", "2", "--generate-overrides", "diffusion.rms=0.1 diffusion.clip_x0=2",
+         "--", "trainer.max_epochs=1", "model.channels=[8,8,8,8]", "callbacks.progress=null"],
         env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     for n, name in enumerate(STAGES, 1):
@@ -132,6 +132,10 @@ def check_diffusion_stages(data: Path, exp: Path) -> None:
             assert (info.frames, info.samplerate) == (4 * 16000, 16000)
         summary = json.loads((gen / "generation.json").read_text())
         assert summary["guidance"] == guidance and summary["steps"] == 2
+        # --generate-overrides reached stage 13: each clip at the rms asked for
+        assert (summary["rms"], summary["clip_x0"]) == (0.1, 2)
+        for w in wavs.values():
+            assert np.sqrt(np.mean(sf.read(w)[0] ** 2)) == pytest.approx(0.1, rel=0.02)
         assert summary["vocoder"] == str(exp / "vocoder") and summary["unknown_words"] == unknown
         r = json.loads((exp / f"scores/{name}/report.json").read_text())
         assert r["num_utts"] == 6 and r["ref"] == str(audio / "test")

@@ -28,12 +28,14 @@ RECIPE_STAGES=(
   "generate from the test captions by DDIM at each --cfg-scales, and unconditionally; vocoded"
   "score the diffusion rows like the ceiling: RESULTS.md, t2m_table.md"
 )
-RECIPE_OPTIONS="data_dir limit clip_seconds clips_per_chorale synth render_seed judges codec_experiment lm_experiment bandwidth cfg_scales top_k gen_seed codec_overrides lm_overrides vocoder_experiment diffusion_experiment ddim_steps vocoder_overrides diffusion_overrides"
-RECIPE_OPTIONS_USAGE="[--data-dir DIR] [--limit N] [--clip-seconds 6] [--clips-per-chorale train=2,valid=2,test=3] [--synth builtin|fluidsynth] [--render-seed 0] [--judges 'timbre tempo'] [--codec-experiment codec/chorales_seanet] [--lm-experiment codec_lm/chorales_musicgen] [--bandwidth 2] [--cfg-scales '1 3'] [--top-k 250] [--gen-seed 0] [--codec-overrides 'k=v ...'] [--lm-overrides 'k=v ...'] [--vocoder-experiment voc/chorales_hifigan|none] [--diffusion-experiment diffusion/chorales_unet] [--ddim-steps 50] [--vocoder-overrides 'k=v ...'] [--diffusion-overrides 'k=v ...'] "
+RECIPE_OPTIONS="data_dir limit clip_seconds clips_per_chorale synth render_seed judges codec_experiment lm_experiment bandwidth cfg_scales top_k gen_seed codec_overrides lm_overrides vocoder_experiment diffusion_experiment ddim_steps vocoder_overrides diffusion_overrides generate_overrides"
+RECIPE_OPTIONS_USAGE="[--data-dir DIR] [--limit N] [--clip-seconds 6] [--clips-per-chorale train=2,valid=2,test=3] [--synth builtin|fluidsynth] [--render-seed 0] [--judges 'timbre tempo'] [--codec-experiment codec/chorales_seanet] [--lm-experiment codec_lm/chorales_musicgen] [--bandwidth 2] [--cfg-scales '1 3'] [--top-k 250] [--gen-seed 0] [--codec-overrides 'k=v ...'] [--lm-overrides 'k=v ...'] [--vocoder-experiment voc/chorales_hifigan|none] [--diffusion-experiment diffusion/chorales_unet] [--ddim-steps 50] [--vocoder-overrides 'k=v ...'] [--diffusion-overrides 'k=v ...'] [--generate-overrides 'k=v ...'] "
 RECIPE_HELP="--limit N keeps at most N chorales per split (quick tests). Everything after -- goes to both judges' training;
 --codec-overrides and --lm-overrides (space-separated Hydra overrides) to the codec's and the LM's;
 --vocoder-overrides and --diffusion-overrides to the diffusion stages' trainings
-(--vocoder-experiment none: Griffin-Lim instead of a trained vocoder).
+(--vocoder-experiment none: Griffin-Lim instead of a trained vocoder); --generate-overrides to
+stage 13's generation (the best setting measured, with Griffin-Lim:
+--generate-overrides 'diffusion.clip_x0=2 diffusion.rms=0.1').
 --cfg-scales: one generated set and one scored row per classifier-free guidance scale
 (1 = the conditional model alone); the unconditional row (scale 0) is always made.
 Score any generated folder (wav.scp, one clip per test caption id) like stage 5 does:
@@ -45,7 +47,7 @@ judges="timbre tempo"
 codec_experiment=codec/chorales_seanet lm_experiment=codec_lm/chorales_musicgen bandwidth=2
 cfg_scales="1 3" top_k=250 gen_seed=0 codec_overrides="" lm_overrides=""
 vocoder_experiment=voc/chorales_hifigan diffusion_experiment=diffusion/chorales_unet ddim_steps=50
-vocoder_overrides="" diffusion_overrides=""
+vocoder_overrides="" diffusion_overrides="" generate_overrides=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
@@ -63,6 +65,7 @@ read -ra lm_args <<< "$lm_overrides"
 voc_dir="$exp_dir/vocoder" diff_dir="$exp_dir/${diffusion_experiment##*/}"
 read -ra vocoder_args <<< "$vocoder_overrides"
 read -ra diffusion_args <<< "$diffusion_overrides"
+read -ra generate_args <<< "$generate_overrides"
 py() { "$(dirname "$(readlink -f "$(command -v audiokit-train)")")/python" "$@"; }
 
 stage_prepare() {
@@ -221,7 +224,7 @@ stage_generate_diffusion() {
   for s in $gen_scales; do
     audiokit-infer exp_dir="$diff_dir" data_dir="$captions" output_dir="$diff_dir/gen/$(diff_name "$s")" \
       "${vocoder[@]}" diffusion.guidance="$s" diffusion.seconds="$clip_seconds" \
-      diffusion.steps="$ddim_steps" diffusion.seed="$gen_seed"
+      diffusion.steps="$ddim_steps" diffusion.seed="$gen_seed" "${generate_args[@]}"
   done
 }
 
