@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from audiokit.data.segments import SegmentDataModule
-from audiokit.tasks.gan import GANTask
+from audiokit.tasks.gan import WARMUP_OFFSET, GANTask
 
 SR = 8000
 FRONTEND = {"_target_": "audiokit.frontends.LogMel", "sample_rate": SR, "n_mels": 20, "n_fft": 256}
@@ -198,7 +198,7 @@ def test_gan_selection_metric_ranks_warm_up_checkpoints_last(data_dir, tmp_path)
     t.fit(task, datamodule=make_data(data_dir))
     assert [b for b, _, _ in record.seen] == [2, 4, 6]
     (_, warm, warm_gan), *trained = record.seen
-    assert warm_gan == pytest.approx(warm + 1000.0)
+    assert warm_gan == pytest.approx(warm + WARMUP_OFFSET) and WARMUP_OFFSET == 1000.0
     assert all(gan == pytest.approx(d) for _, d, gan in trained)
     # whatever the distances, the export is a GAN-trained checkpoint
     assert best.best_model_path.endswith(("epoch=1.ckpt", "epoch=2.ckpt"))
