@@ -22,7 +22,7 @@ from audiokit.data.datadir import read_kaldi_map
 RUN = REPO / "recipes/chorales/t2m/run.sh"
 BIN = Path(sys.executable).parent
 CODEC = ("model.channels=4 model.lstm_layers=0 model.kmeans_iters=2 trainer.max_steps=4 "
-         "task.discriminator_start_step=2 data.batch_size=4 data.num_workers=0 "
+         "data.batch_size=4 data.num_workers=0 "
          "data.max_valid_utterances=2 callbacks.progress=null")
 LM = ("model.d_model=32 model.ffn_dim=64 model.num_layers=1 model.text_layers=1 "
       "trainer.max_steps=3 callbacks.progress=null")
