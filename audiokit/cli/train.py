@@ -94,6 +94,9 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
     logging.getLogger(_name).addFilter(_NoAdverts())
 # Lightning's own call of a deprecated torch API, nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+# GAN tasks optimise manually; their checkpoints are meant to hold the state after the step
+# (exact resume restores the batch counter with it), so Lightning's 20-line advice misleads.
+warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
 
 
 def _without_version(bar) -> None:
