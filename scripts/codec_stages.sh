@@ -1,12 +1,13 @@
 # Neural-codec recipe stages shared by every corpus (source after stages.sh and parse_options).
 # A recipe defines stage_prepare (its corpus -> data dirs) and sets: experiment, exp_dir,
 # train_set, valid_set, test_sets, bandwidths (empty: every one the model was trained for),
-# anchors (classical settings for the baselines stage), metrics. Then: codec_run_stages.
+# anchors (classical settings for the baselines stage), metrics, asr_exp_dir (an ASR exp dir:
+# WER of the original and the decoded audio; empty: none). Then: codec_run_stages.
 
 CODEC_STAGES=(
   "train"
   "code the test sets at each bandwidth: tokens (codes.scp) and decoded audio (wav.scp)"
-  "score the decoded audio per test set and bandwidth, RESULTS.md"
+  "score the decoded audio per test set and bandwidth (+ WER with --asr-exp-dir), RESULTS.md"
   "baselines: Codec2 (3200, 1600, 700C) and Opus (6, 8, 12 kbps) on the same test sets, same scorer (needs c2enc/opusenc; skipped with a hint otherwise)"
 )
 
@@ -51,7 +52,8 @@ stage_score() {
     for b in $(model_bandwidths); do
       require "$exp_dir/infer/$name/${b}kbps/wav.scp" "run the infer stage"
       audiokit-score task=codec ref="$t" hyp="$exp_dir/infer/$name/${b}kbps" \
-        exp_dir="$exp_dir" name="${name}_${b}kbps" metrics="[${metrics// /,}]"
+        exp_dir="$exp_dir" name="${name}_${b}kbps" metrics="[${metrics// /,}]" \
+        ${asr_exp_dir:+asr_exp_dir="$asr_exp_dir"}
     done
   done
 }
@@ -70,7 +72,8 @@ stage_baselines() {
       py -m audiokit.inference.codec_anchors --data-dir "$t" --setting "$a" \
         --out "$exp_dir/anchors/$name/$a"
       audiokit-score task=codec ref="$t" hyp="$exp_dir/anchors/$name/$a" \
-        exp_dir="$exp_dir" name="${name}_$a" metrics="[${metrics// /,}]"
+        exp_dir="$exp_dir" name="${name}_$a" metrics="[${metrics// /,}]" \
+        ${asr_exp_dir:+asr_exp_dir="$asr_exp_dir"}
     done
   done
 }

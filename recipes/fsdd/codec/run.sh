@@ -14,8 +14,8 @@ RECIPE_STAGES=(
   "prepare data dirs: single-digit recordings for training, digit strings for test (from \$FSDD_ROOT, or download)"
   "${CODEC_STAGES[@]}"
 )
-RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers heldout_speakers heldout_count test_count min_test_seconds bandwidths anchors metrics seed"
-RECIPE_OPTIONS_USAGE="[--experiment codec/fsdd_seanet] [--speakers a,b,c] [--heldout-speakers theo] [--bandwidths '0.5 1 1.5 3 6'] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets speakers heldout_speakers heldout_count test_count min_test_seconds bandwidths anchors metrics asr_exp_dir seed"
+RECIPE_OPTIONS_USAGE="[--experiment codec/fsdd_seanet] [--speakers a,b,c] [--heldout-speakers theo] [--bandwidths '0.5 1 1.5 3 6'] [--asr-exp-dir E] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] "
 RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with wav.scp), stage 1 only checks them.
 --bandwidths (kbps) must be ones the model was trained for (model.bandwidths); empty: all of them.
 --anchors lists the classical settings of the baselines stage (default: all six).
@@ -27,6 +27,7 @@ speakers="" heldout_speakers="" heldout_count=75 test_count=60 min_test_seconds=
 bandwidths=""
 anchors="codec2-3200 codec2-1600 codec2-700C opus-6 opus-8 opus-12"
 metrics="pesq_nb stoi si_snr mel_distance"
+asr_exp_dir=""
 seed=1
 
 source "$recipe_dir/../../../scripts/stages.sh"

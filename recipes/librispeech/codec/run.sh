@@ -12,8 +12,8 @@ RECIPE_STAGES=(
   "prepare data dirs from the LibriSpeech layout (SPEAKER/CHAPTER/*.flac + *.trans.txt)"
   "${CODEC_STAGES[@]}"
 )
-RECIPE_OPTIONS="root experiment data_dir train_set valid_set test_sets subsets bandwidths anchors metrics"
-RECIPE_OPTIONS_USAGE="[--root DIR] [--experiment codec/librispeech_seanet] [--subsets 'train-clean-100 dev-clean test-clean test-other'] [--bandwidths '1.5 3 6'] "
+RECIPE_OPTIONS="root experiment data_dir train_set valid_set test_sets subsets bandwidths anchors metrics asr_exp_dir"
+RECIPE_OPTIONS_USAGE="[--root DIR] [--experiment codec/librispeech_seanet] [--subsets 'train-clean-100 dev-clean test-clean test-other'] [--bandwidths '1.5 3 6'] [--asr-exp-dir E] "
 RECIPE_HELP="Data dirs go to --data-dir (default recipes/librispeech/codec/data): train_clean_100, dev_clean, ...
 Given --train-set/--valid-set/--test-sets (any data dirs with wav.scp), stage 1 only checks them."
 root="${LIBRISPEECH_ROOT:-}"
@@ -24,6 +24,7 @@ train_set="" valid_set="" test_sets=""
 bandwidths=""
 anchors="codec2-3200 codec2-1600 codec2-700C opus-6 opus-8 opus-12"
 metrics="pesq_wb stoi si_snr mel_distance"
+asr_exp_dir=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
