@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from audiokit.data.collate import collate_audio
 from audiokit.data.datadir import DataDir, DataDirError, read_list
-from audiokit.data.dataset import AudioDataset, WaveAugmentFn
+from audiokit.data.dataset import AudioDataset, WaveAugmentFn, speed_class_label
 from audiokit.data.resumable import ResumableDataLoader, SeededItems
 from audiokit.data.sampler import DurationBatchSampler
 from audiokit.data.validate import screen_bad_audio
@@ -73,6 +74,7 @@ class AudioDataModule(pl.LightningDataModule):
         seed: int = 0,
         report_dir: str | None = None,
         label_file: str = "utt2label",
+        speed_classes: Sequence[float] = (),
     ) -> None:
         super().__init__()
         if on_bad_audio not in ("error", "skip"):  # fail at construction, not at setup
@@ -89,7 +91,8 @@ class AudioDataModule(pl.LightningDataModule):
         self.seed = seed
         self.report_dir = report_dir
         self.label_file = label_file
-        self.labels = self._read_labels(label_list)
+        self.speed_classes = tuple(float(f) for f in speed_classes or ())
+        self.labels = self._with_speed_classes(self._read_labels(label_list))
         self.tokenizer_spec = self._read_tokenizer(token_dir) if token_dir else None
         self.train_set: AudioDataset | None = None
         self.valid_set: AudioDataset | None = None
@@ -103,6 +106,18 @@ class AudioDataModule(pl.LightningDataModule):
         if self.label_file == "utt2spk":
             warn_single_recording_speakers(train, self.train_dir)
         return sorted({label for labels in train.values() for label in labels})
+
+    def _with_speed_classes(self, labels: list[str] | None) -> list[str] | None:
+        """The class list, then each class again per speed factor (training copies only)."""
+        if not self.speed_classes:
+            return labels
+        if labels is None:
+            raise ValueError(f"data.speed_classes={list(self.speed_classes)} needs class labels "
+                             f"({self.train_dir} has no {self.label_file})")
+        if 1.0 in self.speed_classes:
+            raise ValueError("data.speed_classes: 1.0 is the recordings themselves; list only "
+                             "the other speeds")
+        return labels + [speed_class_label(label, f) for f in self.speed_classes for label in labels]
 
     def _read_tokenizer(self, token_dir: str) -> dict:
         from audiokit.text.tokenizer import load_token_dir, tokenizer_from_spec
@@ -127,16 +142,18 @@ class AudioDataModule(pl.LightningDataModule):
                                 report=report, skip_hint="data.on_bad_audio=skip",
                                 sample_rate=self.sample_rate)
 
-    def _dataset(self, data_dir: str, augment: WaveAugmentFn | None) -> AudioDataset:
+    def _dataset(self, data_dir: str, augment: WaveAugmentFn | None,
+                 speed_classes: Sequence[float] = ()) -> AudioDataset:
         return AudioDataset(
             data_dir, self.sample_rate, labels=self.labels, augment=augment,
             min_duration=self.min_duration, max_duration=self.max_duration,
             exclude=self._bad_audio(data_dir), downmix=self.downmix, label_file=self.label_file,
+            speed_classes=speed_classes,
         )
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
-            self.train_set = self._dataset(self.train_dir, self.augment)
+            self.train_set = self._dataset(self.train_dir, self.augment, self.speed_classes)
         if self.valid_set is None and stage in (None, "fit", "validate"):
             self.valid_set = self._dataset(self.valid_dir, None)
 

@@ -31,6 +31,37 @@ def test_speaker_labels_come_from_utt2spk(tiny_fsdd):
     assert speakers[item["label"]] == item["speaker"]
 
 
+def test_speed_perturbed_copies_are_new_speakers(tiny_fsdd):
+    from audiokit.data.augment.speed import change_speed
+
+    plain = AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
+                            label_file="utt2spk", num_workers=0)
+    dm = AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
+                         label_file="utt2spk", num_workers=0, speed_classes=[0.9, 1.1])
+    speakers = plain.task_kwargs()["labels"]
+    assert dm.task_kwargs()["labels"] == (speakers + [f"sp0.9-{s}" for s in speakers]
+                                          + [f"sp1.1-{s}" for s in speakers])
+    plain.setup("fit")
+    dm.setup("fit")
+    n = len(plain.train_set)
+    assert len(dm.train_set) == 3 * n and len(dm.valid_set) == len(plain.valid_set)
+    for i in (0, n - 1):
+        base, slow, fast = dm.train_set[i], dm.train_set[n + i], dm.train_set[2 * n + i]
+        assert base["id"] == plain.train_set[i]["id"]
+        assert slow["id"] == f"sp0.9-{base['id']}" and fast["id"] == f"sp1.1-{base['id']}"
+        labels = dm.task_kwargs()["labels"]
+        assert labels[slow["label"]] == slow["speaker"] == f"sp0.9-{base['speaker']}"
+        assert labels[fast["label"]] == f"sp1.1-{base['speaker']}"
+        assert torch.equal(slow["audio"], change_speed(base["audio"], 8000, 0.9))
+        assert dm.train_set.durations[2 * n + i] == pytest.approx(plain.train_set.durations[i] / 1.1)
+    with pytest.raises(ValueError, match="1.0 is the recordings themselves"):
+        AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
+                        label_file="utt2spk", speed_classes=[1.0, 1.1])
+    with pytest.raises(ValueError, match="needs class labels"):
+        AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
+                        label_file="utt2nothing", speed_classes=[1.1])
+
+
 def test_speakers_with_one_training_recording_are_named(caplog):
     from audiokit.data.datamodule import warn_single_recording_speakers
 
