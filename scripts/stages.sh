@@ -179,6 +179,26 @@ use_data_sets() {
   [ -n "$valid_set" ] && [ -n "$test_sets" ] || { echo "$0: --train-set needs --valid-set and --test-sets" >&2; exit 2; }
 }
 
+# check_heldout_speakers: --heldout-speakers needs the recipe's own data (it prepares the
+# held-out test set) and --speakers (the training voices), and no voice may be in both.
+check_heldout_speakers() {
+  [ -n "$heldout_speakers" ] || return 0
+  if [ -n "$train_set" ]; then
+    echo "$0: --heldout-speakers prepares the recipe's own data dirs; with --train-set, name the held-out set in --test-sets" >&2
+    exit 2
+  fi
+  if [ -z "$speakers" ]; then
+    echo "$0: --heldout-speakers needs --speakers (the training voices, without the held-out ones)" >&2
+    exit 2
+  fi
+  local both
+  both=$(comm -12 <(tr , '\n' <<<"$speakers" | sort) <(tr , '\n' <<<"$heldout_speakers" | sort) | paste -sd, -)
+  if [ -n "$both" ]; then
+    echo "$0: speaker(s) $both in both --speakers and --heldout-speakers" >&2
+    exit 2
+  fi
+}
+
 # require_distinct_test_names: outputs are named after each test set's folder, so two test
 # sets with the same folder name would overwrite each other's outputs.
 require_distinct_test_names() {

@@ -71,6 +71,28 @@ def test_stages_are_idempotent(recipe_run):
 
 
 @pytest.mark.slow
+def test_heldout_speakers_option_scores_every_recording_of_the_unseen_voice(recipe_run, tmp_path):
+    from audiokit.data.datadir import DataDir
+
+    _, trained, _ = recipe_run
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    shutil.copytree(trained, exp)  # the module's run stays as it was
+    recipe = [str(RUN), "--data-dir", str(data), "--exp-dir", str(exp), *TINY]
+    proc = run([*recipe, "--heldout-speakers", "theo", "--stop-stage", "1"])
+    assert proc.returncode == 2 and "needs --speakers" in proc.stderr, proc.stderr
+    recipe += ["--speakers", "george,jackson", "--heldout-speakers", "theo"]
+    proc = run([*recipe, "--stop-stage", "1"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(set(DataDir.load(data / "train").utt2spk.values())) == ["george", "jackson"]
+    heldout = DataDir.load(data / "test_heldout")
+    assert set(heldout.utt2spk.values()) == {"theo"} and len(heldout) == 500
+    assert not (data / ".heldout").exists()
+    proc = run([*recipe, "--stage", "4"])  # infer and score with the module's tiny model
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((exp / "scores/test_heldout/report.json").read_text())["num_utts"] == 500
+
+
+@pytest.mark.slow
 def test_infer_on_a_data_dir_built_elsewhere(recipe_run, fsdd_root, tmp_path):
     """Files the recipe never saw, in a folder of our own, made into a data dir by hand."""
     _, exp, _ = recipe_run

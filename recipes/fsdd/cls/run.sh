@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Spoken-digit classification on the Free Spoken Digit Dataset (8 kHz, 10 classes).
 # Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1 downloads FSDD.
-# Split: recording index 0-4 test, 5-9 validation, 10-49 training.
+# Split: recording index 0-4 test, 5-9 validation, 10-49 training. --heldout-speakers adds
+# test_heldout: every recording (index 0-49) of voices left out of training.
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 
 RECIPE_STAGES=(
@@ -11,27 +12,41 @@ RECIPE_STAGES=(
   "infer on the test sets"
   "score the test sets: RESULTS.md"
 )
-RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets train_index valid_index test_index seeds"
-RECIPE_OPTIONS_USAGE="[--experiment cls/fsdd_cnn] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--train-index 10:50 --valid-index 5:10 --test-index 0:5] [--seeds '42 43 44'] "
+RECIPE_OPTIONS="experiment data_dir train_set valid_set test_sets train_index valid_index test_index seeds speakers heldout_speakers"
+RECIPE_OPTIONS_USAGE="[--experiment cls/fsdd_cnn] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--train-index 10:50 --valid-index 5:10 --test-index 0:5] [--seeds '42 43 44'] [--speakers a,b,c] [--heldout-speakers theo] "
 RECIPE_HELP="Given --train-set/--valid-set/--test-sets (any data dirs with utt2label), stage 1 only checks them.
---seeds '42 43 44' runs stages 3-5 once per seed (exp dir seed<S>/ each); RESULTS.md in the exp dir then gives mean +- std over the seeds."
+--seeds '42 43 44' runs stages 3-5 once per seed (exp dir seed<S>/ each); RESULTS.md in the exp dir then gives mean +- std over the seeds.
+Hold a voice out: --speakers george,jackson,nicolas,yweweler --heldout-speakers theo"
 experiment=cls/fsdd_cnn
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets=""
 train_index="" valid_index="" test_index=""
 seeds=""
+speakers="" heldout_speakers=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
 check_seeds
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
-use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
+check_heldout_speakers
+own_tests="$data_dir/test"
+[ -n "$heldout_speakers" ] && own_tests="$own_tests $data_dir/test_heldout"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$own_tests"
 
 stage_prepare() {
   if $own_data; then
     audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" --download-dir "$recipe_dir/downloads" \
       ${train_index:+--train-index "$train_index"} ${valid_index:+--valid-index "$valid_index"} \
-      ${test_index:+--test-index "$test_index"}
+      ${test_index:+--test-index "$test_index"} ${speakers:+--speakers "$speakers"}
+    if [ -n "$heldout_speakers" ]; then
+      # a new voice has no split: all of its recordings are test (its train/valid are dropped)
+      rm -rf "$data_dir/.heldout" "$data_dir/test_heldout"
+      audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir/.heldout" \
+        --download-dir "$recipe_dir/downloads" --speakers "$heldout_speakers" \
+        --train-index 0:1 --valid-index 1:2 --test-index 0:50
+      mv "$data_dir/.heldout/test" "$data_dir/test_heldout"
+      rm -rf "$data_dir/.heldout"
+    fi
   fi
   # shellcheck disable=SC2086
   audiokit-prep validate "$train_set" "$valid_set" $test_sets

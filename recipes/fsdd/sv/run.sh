@@ -28,21 +28,7 @@ speakers="" heldout_speakers="" num_trials=600 cohort_dir="train"
 source "$recipe_dir/../../../scripts/stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/${experiment##*/}}"
-if [ -n "$heldout_speakers" ]; then
-  if [ -n "$train_set" ]; then
-    echo "$0: --heldout-speakers prepares the recipe's own data dirs; with --train-set, name the held-out set in --test-sets" >&2
-    exit 2
-  fi
-  if [ -z "$speakers" ]; then
-    echo "$0: --heldout-speakers needs --speakers (the training voices, without the held-out ones)" >&2
-    exit 2
-  fi
-  both=$(comm -12 <(tr , '\n' <<<"$speakers" | sort) <(tr , '\n' <<<"$heldout_speakers" | sort) | paste -sd, -)
-  if [ -n "$both" ]; then
-    echo "$0: speaker(s) $both in both --speakers and --heldout-speakers" >&2
-    exit 2
-  fi
-fi
+check_heldout_speakers
 own_tests="$data_dir/test"
 [ -n "$heldout_speakers" ] && own_tests="$own_tests $data_dir/test_heldout"
 use_data_sets "$data_dir/train" "$data_dir/valid" "$own_tests"
