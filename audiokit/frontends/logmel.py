@@ -9,6 +9,7 @@ from torchaudio.transforms import MelSpectrogram
 
 from audiokit.frontends.cmvn import GlobalCMVN
 from audiokit.frontends.framing import ms_to_samples, next_power_of_two, num_frames, zero_padding
+from audiokit.frontends.level import normalise_level
 from audiokit.frontends.utterance_cmn import utterance_cmn
 from audiokit.frontends.vtlp import vtlp
 
@@ -29,6 +30,9 @@ class LogMel(nn.Module):
     ``utterance_cmn`` subtracts each utterance's own mean (over its valid frames) per mel bin
     before global CMVN, removing its level and fixed channel colouring (Kaldi's per-speaker CMN
     with one utterance per speaker).
+
+    ``level_dbfs`` first scales each utterance's waveform to that RMS level
+    (:func:`normalise_level`): the log offset then floors quiet and loud recordings alike.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class LogMel(nn.Module):
         stats_file: str | None = None,
         vtln_warp: Sequence[float] | None = None,
         utterance_cmn: bool = False,
+        level_dbfs: float | None = None,
     ) -> None:
         super().__init__()
         self.win_length = ms_to_samples(sample_rate, win_ms)
@@ -55,6 +60,7 @@ class LogMel(nn.Module):
             raise ValueError(f"vtln_warp must be (low, high) with 0 < low <= high, got {vtln_warp}")
         self.vtln_warp = tuple(vtln_warp) if vtln_warp is not None else None
         self.utterance_cmn = utterance_cmn
+        self.level_dbfs = level_dbfs
         self.mel = MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=self.n_fft,
@@ -76,6 +82,8 @@ class LogMel(nn.Module):
         if max_frames == 0:
             return wav.new_zeros(wav.size(0), 0, self.output_dim), feat_lens
         # Keep only the samples that complete frames need, so padding never adds frames.
+        if self.level_dbfs is not None:
+            wav = normalise_level(wav, lens, self.level_dbfs)
         wav = wav[:, : (max_frames - 1) * self.hop_length + self.win_length]
         # torch.stft centres a short window inside the n_fft frame; pad so the window itself
         # starts at i * hop, which makes frame i depend only on samples [i * hop, i * hop + win).

@@ -244,6 +244,31 @@ def test_logmel_utterance_cmn_removes_level_and_keeps_padding_zero():
     torch.testing.assert_close(louder[0], feats[0], atol=0.02, rtol=0)
 
 
+def test_normalise_level_sets_each_utterances_rms_and_keeps_padding_zero():
+    from audiokit.frontends.level import normalise_level
+
+    wav, lens = padded_batch([4000, 3000, 150])
+    wav[1] *= 0.01
+    out = normalise_level(wav, lens, -20.0)
+    for b, n in enumerate(lens.tolist()):
+        rms_db = 10 * torch.log10(out[b, :n].square().mean())
+        torch.testing.assert_close(rms_db, torch.tensor(-20.0), atol=1e-3, rtol=0)
+        assert torch.all(out[b, n:] == 0)
+    silent = normalise_level(torch.zeros(1, 100), torch.tensor([100]), -20.0)
+    assert torch.all(silent == 0)
+
+
+def test_logmel_level_dbfs_makes_a_quiet_recording_match_a_loud_one():
+    wav, lens = padded_batch([4000])
+    wav = wav + 1e-3 * torch.randn(1, 4000)  # a noise floor the offset would cut when quiet
+    plain, leveled = LogMel(8000), LogMel(8000, level_dbfs=-25.0)
+    quiet, loud = 0.003 * wav, 0.3 * wav
+    # without it the quiet recording's weak bins sit on log(offset): more than a constant apart
+    diff = plain(quiet, lens)[0] - plain(loud, lens)[0]
+    assert (diff - diff.mean()).abs().max() > 1.0
+    torch.testing.assert_close(leveled(quiet, lens)[0], leveled(loud, lens)[0], atol=1e-3, rtol=0)
+
+
 def test_kaldi_fbank_utterance_cmn_is_kaldi_fbank_minus_its_mean_and_level_invariant():
     wav, lens = padded_batch([4000, 3000, 150])
     frontend = KaldiFbank(8000, n_mels=40, utterance_cmn=True)
