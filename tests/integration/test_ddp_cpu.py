@@ -40,11 +40,11 @@ def _train(data, exp, *extra):
     """Six optimizer steps of a small CNN with every random element switched off."""
     cmd = [sys.executable, "-m", "audiokit.cli.train", "experiment=cls/fsdd_cnn",
            f"paths.data_root={data}", f"exp_dir={exp}", "data.num_workers=0",
-           "data.max_batch_seconds=10", "data/augment=none", "task.specaugment=null",
+           "data.max_batch_seconds=10", "data/augment=none", "task.specaugment=null", "task.mixup=null",
            "model.dropout=0", "model.channels=[8,16]", "model.blocks=[1,1]",
            "trainer.max_steps=6", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
            "callbacks.checkpoint=null", "callbacks.latest=null", "callbacks.progress=null",
-           "logger=none", "callbacks.lr_monitor=null", *extra]
+           "average_checkpoints=1", "logger=none", "callbacks.lr_monitor=null", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, PYTHONUNBUFFERED="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -211,7 +211,7 @@ def test_train_cfg_job_still_prints_the_config(monkeypatch, capsys):
 
     monkeypatch.setattr("sys.argv", ["audiokit-train", "experiment=cls/fsdd_cnn", "--cfg", "job"])
     train.main()
-    assert "max_epochs: 25" in capsys.readouterr().out
+    assert "max_epochs: 50" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- audiokit-score
