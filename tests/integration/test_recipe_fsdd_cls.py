@@ -164,4 +164,4 @@ def test_cfg_job_prints_composed_config():
     proc = run([str(BIN / "audiokit-train"), "experiment=cls/fsdd_cnn", "--cfg", "job"])
     assert proc.returncode == 0, proc.stderr
     assert "_target_: audiokit.models.classification.resnet.ResNetClassifier" in proc.stdout
-    assert "max_epochs: 25" in proc.stdout
+    assert "max_epochs: 50" in proc.stdout
