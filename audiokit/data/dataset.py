@@ -29,8 +29,9 @@ class AudioDataset(Dataset):
     ``speed_classes`` (WeSpeaker's speed-perturbed speakers) adds a copy of every utterance
     per speed factor, played that much faster (pitch and formants move with it) and labelled
     as a class of its own, ``speed_class_label(label, factor)``: the class list must hold
-    those labels too. A speaker verifier then learns 3x as many voices from the same
-    recordings, where label-keeping speed perturbation would teach it to ignore pitch.
+    those labels too. A speaker verifier then learns 1 + len(speed_classes) times as many
+    voices from the same recordings, where label-keeping speed perturbation would teach it to
+    ignore pitch.
     """
 
     def __init__(
