@@ -57,6 +57,9 @@ def test_speed_perturbed_copies_are_new_speakers(tiny_fsdd):
     with pytest.raises(ValueError, match="1.0 is the recordings themselves"):
         AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
                         label_file="utt2spk", speed_classes=[1.0, 1.1])
+    with pytest.raises(ValueError, match="speeds must be positive"):
+        AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
+                        label_file="utt2spk", speed_classes=[0.0, 1.1])
     with pytest.raises(ValueError, match="needs class labels"):
         AudioDataModule(str(tiny_fsdd / "train"), str(tiny_fsdd / "valid"), 8000,
                         label_file="utt2nothing", speed_classes=[1.1])
