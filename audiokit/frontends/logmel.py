@@ -81,9 +81,9 @@ class LogMel(nn.Module):
         max_frames = int(feat_lens.max())
         if max_frames == 0:
             return wav.new_zeros(wav.size(0), 0, self.output_dim), feat_lens
-        # Keep only the samples that complete frames need, so padding never adds frames.
         if self.level_dbfs is not None:
             wav = normalise_level(wav, lens, self.level_dbfs)
+        # Keep only the samples that complete frames need, so padding never adds frames.
         wav = wav[:, : (max_frames - 1) * self.hop_length + self.win_length]
         # torch.stft centres a short window inside the n_fft frame; pad so the window itself
         # starts at i * hop, which makes frame i depend only on samples [i * hop, i * hop + win).
