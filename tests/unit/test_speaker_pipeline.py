@@ -126,6 +126,30 @@ def test_task_trains_and_embeds():
     assert emb.shape == (3, 16) and torch.allclose(emb[2], alone[0], atol=1e-4)
 
 
+def test_validation_loss_leaves_out_the_scheduled_margin(monkeypatch):
+    """valid/loss picks the exported checkpoint, so it must not rise as the margin ramps up:
+    it is the cross-entropy of the margin-free logits, whatever the margin is."""
+    task = build_task(["a", "b", "c"]).eval()
+    batch = {"ids": ["1", "2", "3"], "audio": torch.randn(3, 4000),
+             "audio_lens": torch.tensor([4000, 3000, 2000]), "label": torch.tensor([0, 1, 2])}
+    logged = {}
+    monkeypatch.setattr(task, "log", lambda name, value, **kw: logged.__setitem__(name, value))
+    losses = []
+    for margin in (0.0, 0.5):
+        task.loss_fn.margin = margin
+        with torch.no_grad():
+            task.validation_step(batch, 0)
+            no_margin = torch.nn.functional.cross_entropy(
+                task.loss_fn.logits(task.embed(batch["audio"], batch["audio_lens"])),
+                batch["label"])
+        losses.append(logged["valid/loss"])
+        assert torch.allclose(logged["valid/loss"], no_margin)
+    assert torch.equal(losses[0], losses[1])
+    with torch.no_grad():  # the training loss does include the margin
+        assert task.loss_fn(task.embed(batch["audio"], batch["audio_lens"]),
+                            batch["label"]) > losses[1]
+
+
 def test_a_batch_of_one_utterance_is_skipped_not_a_crash(caplog):
     """Batch norm cannot train on one embedding: the step is skipped, named, and gives zero
     gradients to every parameter (so DDP ranks stay in step)."""
