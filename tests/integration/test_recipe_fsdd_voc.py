@@ -56,3 +56,33 @@ def test_vocoder_recipe_end_to_end(tmp_path, fsdd_root):
     audio, _ = sf.read(next(iter(ref.values())), dtype="float32")
     mel = voc.features(torch.from_numpy(audio))
     assert voc(mel).shape == (mel.shape[0] * 80,)
+
+
+@pytest.mark.slow
+def test_wavernn_recipe_end_to_end(tmp_path, fsdd_root):
+    """The autoregressive vocoder through the same recipe: trained teacher-forced, generated
+    fold by fold, scored; rows for both test sets."""
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", FSDD_ROOT=str(fsdd_root),
+               WANDB_MODE="offline", OMP_NUM_THREADS="1")
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    proc = subprocess.run(
+        [str(REPO / "recipes/fsdd/voc/run.sh"), "--experiment", "voc/fsdd_wavernn",
+         "--data-dir", str(data), "--exp-dir", str(exp), "--test-count", "1",
+         "--griffin-lim", "false", "--", "model.rnn_dims=16", "model.fc_dims=16",
+         "model.cond_dims=4", "trainer.max_steps=4", "trainer.val_check_interval=2",
+         "data.max_valid_utterances=1", "data.num_workers=0", "callbacks.progress=null"],
+        env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert not (exp / "griffin_lim").exists()
+    for name in ("test_strings", "heldout_strings"):
+        ref = dict(line.split() for line in (data / name / "wav.scp").read_text().splitlines())
+        scp = dict(line.split() for line in
+                   (exp / "infer" / name / "wav.scp").read_text().splitlines())
+        assert sorted(scp) == sorted(ref)
+        for utt in ref:
+            assert sf.info(scp[utt]).frames == sf.info(ref[utt]).frames
+            assert sf.read(scp[utt])[0].std() > 0  # sampled, not silence
+        report = json.loads((exp / "scores" / name / "report.json").read_text())
+        assert report["task"] == "vocoder" and report["rtf"]["num_utts"] == len(ref)
+    voc = Vocoder.from_exp_dir(exp)
+    assert type(voc.task.generator).__name__ == "WaveRNN"
