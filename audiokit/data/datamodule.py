@@ -115,7 +115,8 @@ class AudioDataModule(pl.LightningDataModule):
             raise ValueError(f"data.speed_classes={list(self.speed_classes)} needs class labels "
                              f"({self.train_dir} has no {self.label_file})")
         if min(self.speed_classes) <= 0:
-            raise ValueError(f"data.speed_classes={list(self.speed_classes)}: speeds must be positive")
+            raise ValueError(f"data.speed_classes={list(self.speed_classes)}: speeds must be "
+                             "positive")
         if 1.0 in self.speed_classes:
             raise ValueError("data.speed_classes: 1.0 is the recordings themselves; list only "
                              "the other speeds")
