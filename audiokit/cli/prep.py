@@ -478,6 +478,14 @@ def cmd_folder(args: argparse.Namespace) -> None:
             print(f"    {reason}")
 
 
+def cmd_pseudo_labels(args: argparse.Namespace) -> None:
+    from audiokit.data.pseudo_labels import write_pseudo_labelled_dir
+
+    n_labelled, n_pseudo = write_pseudo_labelled_dir(
+        Path(args.labelled), Path(args.unlabelled), Path(args.hyp), args.share, Path(args.out))
+    print(f"  {args.out}: {n_labelled} labelled + {n_pseudo} pseudo-labelled recordings")
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
     from audiokit.data.datadir import DataDir, DataDirError
     from audiokit.data.validate import find_problems, write_report
@@ -812,6 +820,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--label-regex", help="regex with one group: the label, from the file stem")
     p.set_defaults(func=cmd_folder)
+
+    p = sub.add_parser("pseudo-labels", help="self-training: a labelled data dir plus a "
+                       "classifier's most confident guesses on unlabelled audio")
+    p.add_argument("--labelled", required=True, help="data dir with utt2label")
+    p.add_argument("--unlabelled", required=True, help="data dir of the unlabelled audio")
+    p.add_argument("--hyp", required=True, help="audiokit-infer's output on --unlabelled "
+                   "(utt2label, utt2posterior)")
+    p.add_argument("--share", type=float, required=True, help="of the unlabelled recordings to "
+                   "keep, the same number from each guessed class (0-1)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_pseudo_labels)
 
     p = sub.add_parser("validate", help="read every utterance; list bad ones and exit 1")
     p.add_argument("data_dirs", nargs="+")

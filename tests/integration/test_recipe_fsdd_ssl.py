@@ -1,6 +1,6 @@
 """recipes/fsdd/ssl end to end on a tiny slice of real FSDD audio (tiny_fsdd): Audio-MAE
 pretraining without labels, a few-label fine-tune from its (frozen) encoder and the same AST
-from scratch, inference and scoring."""
+from scratch, a self-training round on the unlabelled rest, inference and scoring."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ def test_recipe_end_to_end(tiny_fsdd, tmp_path):
         [str(RUN), "--exp-dir", str(exp), "--train-set", str(tiny_fsdd / "train"),
          "--valid-set", str(tiny_fsdd / "valid"), "--test-sets", str(tiny_fsdd / "test"),
          "--labels-per-class", "2", "--freeze", "all", "--pretrain-overrides", pretrain,
-         "--", *SMALL, "trainer.max_epochs=2"],
+         "--self-train-rounds", "1", "--pseudo-share", "0.5",
+         "--self-train-overrides", "trainer.max_epochs=1", "--", *SMALL, "trainer.max_epochs=2"],
         env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    for n in range(1, 7):
+    for n in range(1, 8):
         assert (exp / ".done" / f"stage{n}").is_file()
     assert "pretraining: 500 recordings (no labels); fine-tuning: 20 labelled" in proc.stdout
     assert not (exp / "data/pretrain/utt2label").exists()
@@ -47,8 +48,23 @@ def test_recipe_end_to_end(tiny_fsdd, tmp_path):
     for key in ("patch_embed.weight", "pos_embed", "encoder.layers.0.linear1.weight", "norm.bias"):
         assert torch.equal(tuned[f"model.{key}"], mae[f"model.encoder.{key}"]), key
         assert not torch.equal(scratch[f"model.{key}"], mae[f"model.encoder.{key}"]), key
+
+    # Self-training: the pool is the training audio outside the 20 labelled recordings, and the
+    # student's data is those 20 plus at most half the pool (the same count per guessed digit).
+    pool = (exp / "data/unlabelled_2pc/wav.scp").read_text().split("\n")
+    labelled = {line.split()[0] for line in labels if line}
+    assert len([line for line in pool if line]) == 280
+    assert not labelled & {line.split()[0] for line in pool if line}
+    pseudo = [line.split() for line in (exp / "data/train_selftrain_2pc_r1/pseudo_labels")
+              .read_text().split("\n") if line]
+    assert 0 < len(pseudo) <= 140 and not labelled & {u for u, _ in pseudo}
+    student = (exp / "data/train_selftrain_2pc_r1/utt2label").read_text().split("\n")
+    assert len([line for line in student if line]) == 20 + len(pseudo)
+    assert "round 1: " in proc.stdout and f"of {len(pseudo)} pseudo-labels right" in proc.stdout
+
     results = (exp / "RESULTS.md").read_text()
     assert "# finetune_2pc" in results and "# scratch_2pc" in results
+    assert "# selftrain_2pc_r1" in results
     assert "| accuracy |" in results
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Self-supervised FSDD: Audio-MAE pretraining on all FSDD audio with the labels ignored, then the
 # AST digit classifier fine-tuned from its encoder with few labels (--labels-per-class N), and
-# (--scratch true) the same AST trained from scratch on the same labels, for comparison.
+# (--scratch true) the same AST trained from scratch on the same labels, for comparison;
+# optionally (--self-train-rounds R) self-training on the rest of the training audio, unlabelled.
 # Corpus: $FSDD_ROOT (a local mirror, read-only); without it, stage 1 downloads FSDD.
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 
@@ -10,18 +11,26 @@ RECIPE_STAGES=(
   "global CMVN statistics of the pretraining features"
   "pretrain Audio-MAE (labels ignored)"
   "fine-tune the AST from the MAE encoder (and from scratch with --scratch true)"
+  "self-training (--self-train-rounds R): pseudo-label the unlabelled training audio, fine-tune again"
   "infer on the test sets"
   "score the test sets: RESULTS.md"
 )
-RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test_sets labels_per_class freeze scratch pretrain_overrides seed"
-RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] "
+RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test_sets labels_per_class freeze scratch pretrain_overrides seed self_train_rounds pseudo_share self_train_overrides"
+RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] [--self-train-rounds 0] [--pseudo-share 0.8] [--self-train-overrides 'k=v ...'] "
 RECIPE_HELP="Pretraining reads every recording of the train, valid and test sets as audio only (wav.scp;
 utt2label is not copied). Fine-tuning uses --labels-per-class N recordings of each label from the
 training set and as many from the valid set (drawn with --seed; all of a digit's valid recordings
 when it has fewer), or all of them.
 --freeze: none (train all), all (only the head learns) or N (embeddings + first N blocks).
-Hydra overrides after -- go to fine-tuning; --pretrain-overrides to pretraining.
-Exp dirs: <exp-dir>/mae, <exp-dir>/finetune_<N>pc, <exp-dir>/scratch_<N>pc."
+--self-train-rounds R: the fine-tuned AST guesses the labels of the training recordings that are
+not in the labelled subset (their labels are not read, except to print how many guesses are
+right); round r trains a new AST from the MAE encoder on the labelled subset plus the teacher's
+most confident r/R x --pseudo-share of its guesses (the same number per guessed digit), and
+becomes the next round's teacher.
+Hydra overrides after -- go to fine-tuning (and self-training, then --self-train-overrides);
+--pretrain-overrides to pretraining.
+Exp dirs: <exp-dir>/mae, <exp-dir>/finetune_<N>pc, <exp-dir>/scratch_<N>pc,
+<exp-dir>/selftrain_<N>pc_r<r>."
 experiment=ssl/fsdd_audio_mae
 finetune_experiment=ssl/fsdd_ast_finetune
 data_dir="$recipe_dir/data"
@@ -31,6 +40,9 @@ freeze=none
 scratch=true
 pretrain_overrides=""
 seed=0
+self_train_rounds=0
+pseudo_share=0.8
+self_train_overrides=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 source "$recipe_dir/../../../scripts/multi_run_stages.sh"
@@ -41,10 +53,15 @@ if [ "$labels_per_class" != all ] && ! [[ "$labels_per_class" =~ ^[1-9][0-9]*$ ]
   echo "$0: --labels-per-class '$labels_per_class': a whole number from 1, or all" >&2; exit 2
 fi
 case "$scratch" in true|false) ;; *) echo "$0: --scratch must be true or false" >&2; exit 2 ;; esac
+[[ "$self_train_rounds" =~ ^[0-9]+$ ]] || {
+  echo "$0: --self-train-rounds '$self_train_rounds': a whole number (0: none)" >&2; exit 2; }
 ssl_data="$exp_dir/data"   # derived data dirs (the pretraining set, the few-label subsets)
 mae_dir="$exp_dir/mae"
-runs=("finetune_${labels_per_class}pc")
-$scratch && runs+=("scratch_${labels_per_class}pc")
+finetune_runs=("finetune_${labels_per_class}pc")
+$scratch && finetune_runs+=("scratch_${labels_per_class}pc")
+self_train_runs=()
+for ((r = 1; r <= self_train_rounds; r++)); do self_train_runs+=("selftrain_${labels_per_class}pc_r$r"); done
+runs=("${finetune_runs[@]}" ${self_train_runs[@]+"${self_train_runs[@]}"})  # infer and score all
 
 # subset_labels SRC OUT [cap]: N recordings of each label of SRC (seeded), or all with N = all;
 # with "cap", a label with fewer than N recordings keeps all of them (the validation set: FSDD's
@@ -120,29 +137,63 @@ stage_pretrain() {
     seed="$seed" $pretrain_overrides
 }
 
+# train_classifier RUN TRAIN_DIR [overrides...]: the AST into $exp_dir/RUN, from the MAE encoder
+# (from scratch for scratch_* runs), checkpoint chosen on the labelled validation subset.
+train_classifier() {
+  local run=$1 train_dir=$2 pretrained="$mae_dir/model.pt" run_freeze=$freeze label_list=null
+  shift 2
+  if $own_data && [ -f "$data_dir/labels.txt" ]; then label_list="$data_dir/labels.txt"; fi
+  if [[ "$run" == scratch_* ]]; then pretrained=null run_freeze=none; fi
+  audiokit-train experiment="$finetune_experiment" exp_dir="$exp_dir/$run" \
+    paths.train_dir="$train_dir" paths.valid_dir="$ssl_data/valid_${labels_per_class}pc" \
+    paths.label_list="$label_list" paths.cmvn_stats="$exp_dir/cmvn.json" \
+    model.pretrained="$pretrained" model.freeze="$run_freeze" seed="$seed" "${overrides[@]}" "$@"
+}
+
 stage_finetune() {
   require "$mae_dir/model.pt" "run stage 3"
-  local run pretrained label_list=null
-  if $own_data && [ -f "$data_dir/labels.txt" ]; then label_list="$data_dir/labels.txt"; fi
-  for run in "${runs[@]}"; do
-    pretrained="$mae_dir/model.pt"
-    [[ "$run" == scratch_* ]] && pretrained=null
-    audiokit-train experiment="$finetune_experiment" exp_dir="$exp_dir/$run" \
-      paths.train_dir="$ssl_data/train_${labels_per_class}pc" \
-      paths.valid_dir="$ssl_data/valid_${labels_per_class}pc" paths.label_list="$label_list" \
-      paths.cmvn_stats="$exp_dir/cmvn.json" model.pretrained="$pretrained" \
-      model.freeze="$([[ "$run" == scratch_* ]] && echo none || echo "$freeze")" seed="$seed" \
-      "${overrides[@]}"
+  local run
+  for run in "${finetune_runs[@]}"; do
+    train_classifier "$run" "$ssl_data/train_${labels_per_class}pc"
   done
 }
 
-stage_infer() { infer_runs 4; }
-stage_score() { score_runs 5 cls utt2label; }
+stage_self_train() {
+  [ "$self_train_rounds" -gt 0 ] || { echo "no --self-train-rounds: nothing to do"; return 0; }
+  local labelled="$ssl_data/train_${labels_per_class}pc" pool="$ssl_data/unlabelled_${labels_per_class}pc"
+  local teacher="finetune_${labels_per_class}pc" r run share
+  require "$exp_dir/$teacher/model.pt" "run stage 4"
+  # the pool: the training audio outside the labelled subset, without its labels
+  mkdir -p "$pool"
+  awk 'NR == FNR { labelled[$1] = 1; next } !($1 in labelled)' "$labelled/wav.scp" "$train_set/wav.scp" > "$pool/wav.scp"
+  if [ -f "$train_set/utt2dur" ]; then
+    awk 'NR == FNR { pool[$1] = 1; next } $1 in pool' "$pool/wav.scp" "$train_set/utt2dur" > "$pool/utt2dur"
+  fi
+  for ((r = 1; r <= self_train_rounds; r++)); do
+    run="selftrain_${labels_per_class}pc_r$r"
+    share=$(awk -v s="$pseudo_share" -v r="$r" -v n="$self_train_rounds" 'BEGIN { print s * r / n }')
+    audiokit-infer exp_dir="$exp_dir/$teacher" data_dir="$pool" output_dir="$exp_dir/$teacher/infer/unlabelled"
+    audiokit-prep pseudo-labels --labelled "$labelled" --unlabelled "$pool" \
+      --hyp "$exp_dir/$teacher/infer/unlabelled" --share "$share" --out "$ssl_data/train_$run"
+    if [ -f "$train_set/utt2label" ]; then  # reporting only: how good the guesses were
+      awk 'NR == FNR { truth[$1] = $2; next } { n++; ok += truth[$1] == $2 }
+           END { printf "round %d: %d of %d pseudo-labels right (%.1f %%)\n", r, ok, n, n ? 100 * ok / n : 0 }' \
+        r="$r" "$train_set/utt2label" "$ssl_data/train_$run/pseudo_labels" | tee "$exp_dir/$run.pseudo_labels.txt"
+    fi
+    # shellcheck disable=SC2086
+    train_classifier "$run" "$ssl_data/train_$run" $self_train_overrides
+    teacher=$run
+  done
+}
+
+stage_infer() { infer_runs 5; }
+stage_score() { score_runs 6 cls utt2label; }
 
 run_stage 1 stage_prepare
 run_stage 2 stage_stats
 run_stage 3 stage_pretrain
 run_stage 4 stage_finetune
-run_stage 5 stage_infer
-run_stage 6 stage_score
+run_stage 5 stage_self_train
+run_stage 6 stage_infer
+run_stage 7 stage_score
 recipe_summary
