@@ -87,3 +87,27 @@ def test_more_labels_per_class_than_the_valid_set_has(tiny_fsdd, tmp_path):
 
     assert per_digit("train_12pc") == sorted([str(d) for d in range(10)] * 12)
     assert per_digit("valid_12pc") == sorted([str(d) for d in range(10)] * 10)
+
+
+def test_spread_speakers_draws_each_digit_from_every_voice(tiny_fsdd, tmp_path):
+    """--spread-speakers true: 5 labels per digit from tiny_fsdd's 5 voices are one from each,
+    in the training and the validation subset; a second seed draws other recordings."""
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+
+    def subset(seed, name):
+        exp = tmp_path / f"exp{seed}"
+        proc = subprocess.run(
+            [str(RUN), "--stop-stage", "1", "--exp-dir", str(exp), "--train-set", str(tiny_fsdd / "train"),
+             "--valid-set", str(tiny_fsdd / "valid"), "--test-sets", str(tiny_fsdd / "test"),
+             "--labels-per-class", "5", "--spread-speakers", "true", "--seed", str(seed)],
+            env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        lines = (exp / "data" / name / "utt2label").read_text().split("\n")
+        return {tuple(line.split()) for line in lines if line}
+
+    voices = sorted({line.split()[1] for line in (tiny_fsdd / "train/utt2spk").read_text().split("\n") if line})
+    assert len(voices) == 5
+    for name in ("train_5pc", "valid_5pc"):
+        pairs = sorted((utt.split("_")[0], label) for utt, label in subset(0, name))
+        assert pairs == sorted((v, str(d)) for v in voices for d in range(10)), name
+    assert subset(0, "train_5pc") != subset(1, "train_5pc")

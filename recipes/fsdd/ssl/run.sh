@@ -15,12 +15,14 @@ RECIPE_STAGES=(
   "infer on the test sets"
   "score the test sets: RESULTS.md"
 )
-RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test_sets labels_per_class freeze scratch pretrain_overrides seed self_train_rounds pseudo_share self_train_overrides"
-RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] [--self-train-rounds 0] [--pseudo-share 0.8] [--self-train-overrides 'k=v ...'] "
+RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test_sets labels_per_class spread_speakers freeze scratch pretrain_overrides seed self_train_rounds pseudo_share self_train_overrides"
+RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--spread-speakers false|true] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] [--self-train-rounds 0] [--pseudo-share 0.8] [--self-train-overrides 'k=v ...'] "
 RECIPE_HELP="Pretraining reads every recording of the train, valid and test sets as audio only (wav.scp;
 utt2label is not copied). Fine-tuning uses --labels-per-class N recordings of each label from the
 training set and as many from the valid set (drawn with --seed; all of a digit's valid recordings
-when it has fewer), or all of them.
+when it has fewer), or all of them. --spread-speakers true draws a label's recordings from as many
+speakers (utt2spk) as it can, round-robin, instead of at random: 5 per digit from 5 voices is one
+from each.
 --freeze: none (train all), all (only the head learns) or N (embeddings + first N blocks).
 --self-train-rounds R: the fine-tuned AST guesses the labels of the training recordings that are
 not in the labelled subset (their labels are not read, except to print how many guesses are
@@ -36,6 +38,7 @@ finetune_experiment=ssl/fsdd_ast_finetune
 data_dir="$recipe_dir/data"
 train_set="" valid_set="" test_sets=""
 labels_per_class=5
+spread_speakers=false
 freeze=none
 scratch=true
 pretrain_overrides=""
@@ -53,6 +56,7 @@ if [ "$labels_per_class" != all ] && ! [[ "$labels_per_class" =~ ^[1-9][0-9]*$ ]
   echo "$0: --labels-per-class '$labels_per_class': a whole number from 1, or all" >&2; exit 2
 fi
 case "$scratch" in true|false) ;; *) echo "$0: --scratch must be true or false" >&2; exit 2 ;; esac
+case "$spread_speakers" in true|false) ;; *) echo "$0: --spread-speakers must be true or false" >&2; exit 2 ;; esac
 [[ "$self_train_rounds" =~ ^[0-9]+$ ]] || {
   echo "$0: --self-train-rounds '$self_train_rounds': a whole number (0: none)" >&2; exit 2; }
 ssl_data="$exp_dir/data"   # derived data dirs (the pretraining set, the few-label subsets)
@@ -65,17 +69,38 @@ runs=("${finetune_runs[@]}" ${self_train_runs[@]+"${self_train_runs[@]}"})  # in
 
 # subset_labels SRC OUT [cap]: N recordings of each label of SRC (seeded), or all with N = all;
 # with "cap", a label with fewer than N recordings keeps all of them (the validation set: FSDD's
-# has 25 per digit) instead of stopping.
+# has 25 per digit) instead of stopping. With --spread-speakers true, a label's N come from as
+# many speakers as possible: a seeded shuffle within each speaker, then one per speaker in turn.
 subset_labels() {
-  "$(audiokit_python)" - "$1" "$2" "$labels_per_class" "$seed" "${3:-}" <<'PY'
-import random, shutil, sys
+  "$(audiokit_python)" - "$1" "$2" "$labels_per_class" "$seed" "$spread_speakers" "${3:-}" <<'PY'
+import random, sys
 from collections import defaultdict
+from itertools import chain, zip_longest
 from pathlib import Path
 from audiokit.data.datadir import read_kaldi_map, write_kaldi_map
 
 src, out, per_class, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-cap = sys.argv[5] == "cap"
+spread, cap = sys.argv[5] == "true", sys.argv[6] == "cap"
 labels = read_kaldi_map(src / "utt2label")
+if spread and not (src / "utt2spk").is_file():
+    sys.exit(f"{src}: --spread-speakers true needs utt2spk")
+speaker = read_kaldi_map(src / "utt2spk") if spread else {}
+
+
+def spread_order(utts):
+    """utts shuffled within each speaker, then one from each speaker in turn (speakers in a
+    shuffled order, so that N below the number of speakers does not favour the same ones)."""
+    by_speaker = defaultdict(list)
+    for utt in utts:
+        by_speaker[speaker[utt]].append(utt)
+    speakers = sorted(by_speaker)
+    rng.shuffle(speakers)
+    for spk in speakers:
+        rng.shuffle(by_speaker[spk])
+    turns = zip_longest(*(by_speaker[spk] for spk in speakers))
+    return [u for u in chain.from_iterable(turns) if u is not None]
+
+
 by_label = defaultdict(list)
 for utt in sorted(labels):
     by_label[labels[utt]].append(utt)
@@ -88,7 +113,10 @@ for label in sorted(by_label):
             sys.exit(f"{src}/utt2label: label '{label}' has {len(utts)} recordings, fewer than {per_class}")
         chosen.update(utts)
         continue
-    chosen.update(utts if per_class == "all" else rng.sample(utts, int(per_class)))
+    if per_class == "all":
+        chosen.update(utts)
+    else:
+        chosen.update(spread_order(utts)[: int(per_class)] if spread else rng.sample(utts, int(per_class)))
 out.mkdir(parents=True, exist_ok=True)
 for name in ("wav.scp", "utt2label", "utt2spk", "utt2dur"):
     if (src / name).is_file():
