@@ -45,7 +45,13 @@ def write_pseudo_labelled_dir(labelled: Path, unlabelled: Path, hyp: Path, share
     recording the teacher did not classify is an error, not a silent gap."""
     audio = read_kaldi_map(unlabelled / "wav.scp")
     guesses = read_kaldi_map(hyp / "utt2label")
-    posteriors = {u: float(p) for u, p in read_kaldi_map(hyp / "utt2posterior").items()}
+    posteriors = {}
+    for utt, value in read_kaldi_map(hyp / "utt2posterior").items():
+        try:
+            posteriors[utt] = float(value)
+        except ValueError:
+            raise DataDirError(f"{hyp}/utt2posterior: utterance '{utt}': not a number: "
+                               f"{value!r}") from None
     unguessed = sorted(set(audio) - set(guesses))
     if unguessed:
         raise DataDirError(f"{hyp}/utt2label: no guess for {len(unguessed)} recording(s) of "
@@ -66,5 +72,7 @@ def write_pseudo_labelled_dir(labelled: Path, unlabelled: Path, hyp: Path, share
     kept = [*wav_scp, *pseudo]
     if all(u in durations for u in kept):  # a partial utt2dur would be a malformed data dir
         write_kaldi_map(out / "utt2dur", {u: durations[u] for u in kept})
+    else:
+        (out / "utt2dur").unlink(missing_ok=True)  # not a stale one from an earlier round
     write_kaldi_map(out / "pseudo_labels", pseudo)  # which labels are guesses, for scoring them
     return len(wav_scp), len(pseudo)

@@ -57,6 +57,11 @@ def test_pseudo_labelled_dir_is_the_labelled_set_plus_the_confident_guesses(tmp_
     assert read_kaldi_map(out / "pseudo_labels") == {"p0": "0", "p3": "1"}
     assert set(read_kaldi_map(out / "utt2dur")) == {"l1", "l2", "p0", "p3"}
 
+    # rewritten from a labelled dir without durations: no stale utt2dur is left behind
+    (labelled / "utt2dur").unlink()
+    write_pseudo_labelled_dir(labelled, pool, hyp, 0.5, out)
+    assert not (out / "utt2dur").exists() and sorted(DataDir.load(out).utt_ids) == sorted(d.utt_ids)
+
     # the same through the CLI
     prep_main(["pseudo-labels", "--labelled", str(labelled), "--unlabelled", str(pool),
                "--hyp", str(hyp), "--share", "1.0", "--out", str(tmp_path / "all")])
@@ -73,3 +78,8 @@ def test_pseudo_labelled_dir_names_what_is_wrong(tmp_path):
     hyp = _dir(tmp_path / "hyp", {"utt2label": {"l1": "0"}, "utt2posterior": {"l1": "0.9"}})
     with pytest.raises(DataDirError, match="'l1' is also in"):
         write_pseudo_labelled_dir(labelled, leaky, hyp, 0.5, tmp_path / "out2")
+
+    bad = _dir(tmp_path / "bad", {"utt2label": {"p0": "0", "p1": "1"},
+                                  "utt2posterior": {"p0": "0.9", "p1": "high"}})
+    with pytest.raises(DataDirError, match=r"utt2posterior: utterance 'p1': not a number"):
+        write_pseudo_labelled_dir(labelled, pool, bad, 0.5, tmp_path / "out3")
