@@ -172,7 +172,7 @@ class DataDir:
                     )
                 setattr(d, name, entries)
         if d.utt2dur is not None:
-            d.utt2dur = {u: _parse_float(path / "utt2dur", u, v) for u, v in d.utt2dur.items()}
+            d.utt2dur = {u: parse_float(path / "utt2dur", u, v) for u, v in d.utt2dur.items()}
         if d.utt2label is not None:
             d.utt2label = {u: v.split() for u, v in d.utt2label.items()}
         return d
@@ -201,7 +201,8 @@ class DataDir:
         return path
 
 
-def _parse_float(file: Path, utt: str, value: str) -> float:
+def parse_float(file: Path, utt: str, value: str) -> float:
+    """``value`` (read from ``file`` for ``utt``) as a number; a bad one names both."""
     try:
         return float(value)
     except ValueError:

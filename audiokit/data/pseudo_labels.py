@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from audiokit.data.datadir import DataDirError, read_kaldi_map, write_kaldi_map
+from audiokit.data.datadir import DataDirError, parse_float, read_kaldi_map, write_kaldi_map
 
 
 def select_confident(
@@ -45,13 +45,8 @@ def write_pseudo_labelled_dir(labelled: Path, unlabelled: Path, hyp: Path, share
     recording the teacher did not classify is an error, not a silent gap."""
     audio = read_kaldi_map(unlabelled / "wav.scp")
     guesses = read_kaldi_map(hyp / "utt2label")
-    posteriors = {}
-    for utt, value in read_kaldi_map(hyp / "utt2posterior").items():
-        try:
-            posteriors[utt] = float(value)
-        except ValueError:
-            raise DataDirError(f"{hyp}/utt2posterior: utterance '{utt}': not a number: "
-                               f"{value!r}") from None
+    posteriors = {u: parse_float(hyp / "utt2posterior", u, p)
+                  for u, p in read_kaldi_map(hyp / "utt2posterior").items()}
     unguessed = sorted(set(audio) - set(guesses))
     if unguessed:
         raise DataDirError(f"{hyp}/utt2label: no guess for {len(unguessed)} recording(s) of "
