@@ -111,3 +111,15 @@ def test_spread_speakers_draws_each_digit_from_every_voice(tiny_fsdd, tmp_path):
         pairs = sorted((utt.split("_")[0], label) for utt, label in subset(0, name))
         assert pairs == sorted((v, str(d)) for v in voices for d in range(10)), name
     assert subset(0, "train_5pc") != subset(1, "train_5pc")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--self-train-rounds", "x"], "--self-train-rounds 'x': a whole number"),
+    (["--labels-per-class", "all", "--self-train-rounds", "2"], "not with --labels-per-class all"),
+    (["--spread-speakers", "yes"], "--spread-speakers must be true or false"),
+])
+def test_bad_self_training_options_stop_with_one_line(tmp_path, args, message):
+    proc = subprocess.run([str(RUN), "--exp-dir", str(tmp_path / "exp"), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -59,6 +59,9 @@ case "$scratch" in true|false) ;; *) echo "$0: --scratch must be true or false" 
 case "$spread_speakers" in true|false) ;; *) echo "$0: --spread-speakers must be true or false" >&2; exit 2 ;; esac
 [[ "$self_train_rounds" =~ ^[0-9]+$ ]] || {
   echo "$0: --self-train-rounds '$self_train_rounds': a whole number (0: none)" >&2; exit 2; }
+if [ "$self_train_rounds" -gt 0 ] && [ "$labels_per_class" = all ]; then
+  echo "$0: --self-train-rounds needs unlabelled training audio: not with --labels-per-class all" >&2; exit 2
+fi
 ssl_data="$exp_dir/data"   # derived data dirs (the pretraining set, the few-label subsets)
 mae_dir="$exp_dir/mae"
 finetune_runs=("finetune_${labels_per_class}pc")
