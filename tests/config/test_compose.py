@@ -42,6 +42,7 @@ OTHER_MODELS = {"transformer_lm": "lm experiment", "wav2vec2_ctc": "16 kHz raw a
                 "wavernn": "vocoder experiment (GAN task, no discriminator)",
                 "audio_mae": "ssl experiment (masked pretraining task), own unit test",
                 "hubert_pretrain": "ssl/fsdd_hubert_iter* (HuBERT pretraining task), own unit test",
+                "speaker_invariant_clustering": "ssl/fsdd_spin (view pretraining task), own unit test",
                 "codec_lm": "codec_lm experiments (codec LM task), own unit tests",
                 "codec_lm_nar": "codec_lm/fsdd_valle_nar (codec LM task), own unit tests",
                 "tacotron2": "tts experiment (TTS task), own unit test",

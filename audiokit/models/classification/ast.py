@@ -113,6 +113,26 @@ class ASTEncoder(nn.Module):
         padding = F.pad(padding, (1, 0), value=False)  # the CLS token is always attended to
         return self.norm(self.encoder(x, src_key_padding_mask=padding))
 
+    def freeze(self, freeze: str | int) -> None:
+        """Stop gradients to the encoder: ``"none"``, ``"all"`` or the first N blocks."""
+        if freeze == "none":
+            return
+        num_layers = len(self.encoder.layers)
+        if freeze == "all":
+            blocks = num_layers
+        elif isinstance(freeze, int) and not isinstance(freeze, bool) and 0 <= freeze <= num_layers:
+            blocks = freeze
+        else:
+            raise ValueError(f"freeze must be 'none', 'all' or a block count 0..{num_layers}, "
+                             f"got {freeze!r}")
+        frozen = [self.patch_embed, *self.encoder.layers[:blocks]]
+        if blocks == num_layers:
+            frozen.append(self.norm)
+        for module in frozen:
+            module.requires_grad_(False)
+        self.cls_token.requires_grad_(False)
+        self.pos_embed.requires_grad_(False)
+
 
 class ASTClassifier(ASTEncoder):
     """Transformer over (possibly overlapping) spectrogram patches, classified from a CLS token.
@@ -175,48 +195,7 @@ class ASTClassifier(ASTEncoder):
     def load_encoder(self, path: str | Path) -> None:
         """Copy the encoder of an Audio-MAE ``model.pt`` (or a published Audio-MAE file) into
         this model (not the head)."""
-        from audiokit.inference.loading import read_model_file
-        from audiokit.models.ssl.audio_mae_import import load_audio_mae, read_audio_mae
-
-        published = read_audio_mae(path)
-        if published is not None:
-            load_audio_mae(self, path, published)
-            return
-        state = read_model_file(path).get("state_dict")
-        prefix = "model.encoder."
-        if not isinstance(state, dict) or not any(k.startswith(prefix) for k in state):
-            raise ValueError(f"{path}: no '{prefix}*' weights; model.pretrained must be the "
-                             "model.pt of an Audio-MAE pretraining experiment")
-        encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        own = {k: v for k, v in self.state_dict().items() if not k.startswith("head.")}
-        missing = sorted(set(own) - set(encoder))
-        wrong = [f"{k} {tuple(encoder[k].shape)} vs {tuple(v.shape)}"
-                 for k, v in own.items() if k in encoder and encoder[k].shape != v.shape]
-        if missing or wrong:
-            raise ValueError(f"{path}: encoder does not match this AST (the patch size, width, "
-                             f"layers and max_frames must be the same); missing "
-                             f"{missing[:3]}, shapes {wrong[:3]}")
-        self.load_state_dict({k: encoder[k] for k in own}, strict=False)
-
-    def freeze(self, freeze: str | int) -> None:
-        """Stop gradients to the encoder: ``"none"``, ``"all"`` or the first N blocks."""
-        if freeze == "none":
-            return
-        num_layers = len(self.encoder.layers)
-        if freeze == "all":
-            blocks = num_layers
-        elif isinstance(freeze, int) and not isinstance(freeze, bool) and 0 <= freeze <= num_layers:
-            blocks = freeze
-        else:
-            raise ValueError(f"freeze must be 'none', 'all' or a block count 0..{num_layers}, "
-                             f"got {freeze!r}")
-        frozen = [self.patch_embed, *self.encoder.layers[:blocks]]
-        if blocks == num_layers:
-            frozen.append(self.norm)
-        for module in frozen:
-            module.requires_grad_(False)
-        self.cls_token.requires_grad_(False)
-        self.pos_embed.requires_grad_(False)
+        load_pretrained_encoder(self, path)
 
     def forward(self, feats: Tensor, lens: Tensor) -> Tensor:
         """``feats`` [B, T, F] (frames ``t >= lens[b]`` are padding), ``lens`` [B] -> [B, C]."""
@@ -226,3 +205,31 @@ class ASTClassifier(ASTEncoder):
         if self.pool == "cls":
             return self.head(out[:, 0])
         return self.head(masked_mean(out[:, 1:], ~padding.unsqueeze(-1), dim=1))
+
+
+def load_pretrained_encoder(model: ASTEncoder, path: str | Path) -> None:
+    """Copy the AST encoder of a pretraining ``model.pt`` (an Audio-MAE, or any pretraining
+    model that keeps its :class:`ASTEncoder` as ``model.encoder``) or of a published Audio-MAE
+    file into ``model``, an :class:`ASTEncoder` or a subclass; a ``head`` is left as it is."""
+    from audiokit.inference.loading import read_model_file
+    from audiokit.models.ssl.audio_mae_import import load_audio_mae, read_audio_mae
+
+    published = read_audio_mae(path)
+    if published is not None:
+        load_audio_mae(model, path, published)
+        return
+    state = read_model_file(path).get("state_dict")
+    prefix = "model.encoder."
+    if not isinstance(state, dict) or not any(k.startswith(prefix) for k in state):
+        raise ValueError(f"{path}: no '{prefix}*' weights; model.pretrained must be the "
+                         "model.pt of an Audio-MAE pretraining experiment")
+    encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    missing = sorted(set(own) - set(encoder))
+    wrong = [f"{k} {tuple(encoder[k].shape)} vs {tuple(v.shape)}"
+             for k, v in own.items() if k in encoder and encoder[k].shape != v.shape]
+    if missing or wrong:
+        raise ValueError(f"{path}: encoder does not match this AST (the patch size, width, "
+                         f"layers and max_frames must be the same); missing "
+                         f"{missing[:3]}, shapes {wrong[:3]}")
+    model.load_state_dict({k: encoder[k] for k in own}, strict=False)
