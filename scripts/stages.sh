@@ -199,6 +199,18 @@ check_heldout_speakers() {
   fi
 }
 
+# prepare_heldout_test RECIPE_DIR: $data_dir/test_heldout holds every recording (index 0-49) of
+# the --heldout-speakers voices: a new voice has no split (its train/valid are dropped).
+prepare_heldout_test() {
+  [ -n "$heldout_speakers" ] || return 0
+  rm -rf "$data_dir/.heldout" "$data_dir/test_heldout"
+  audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir/.heldout" \
+    --download-dir "$1/downloads" --speakers "$heldout_speakers" \
+    --train-index 0:1 --valid-index 1:2 --test-index 0:50
+  mv "$data_dir/.heldout/test" "$data_dir/test_heldout"
+  rm -rf "$data_dir/.heldout"
+}
+
 # require_distinct_test_names: outputs are named after each test set's folder, so two test
 # sets with the same folder name would overwrite each other's outputs.
 require_distinct_test_names() {

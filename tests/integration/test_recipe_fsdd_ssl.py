@@ -123,3 +123,26 @@ def test_bad_self_training_options_stop_with_one_line(tmp_path, args, message):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_heldout_speaker_is_neither_labelled_nor_pretrained_on(fsdd_root, tmp_path):
+    """--heldout-speakers theo: theo's recordings are in no labelled subset and not in the
+    pretraining audio; test_heldout holds all 500 of them beside the other voices' test set."""
+    from audiokit.data.datadir import DataDir
+
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", FSDD_ROOT=str(fsdd_root))
+    recipe = [str(RUN), "--stop-stage", "1", "--data-dir", str(data), "--exp-dir", str(exp)]
+    proc = subprocess.run([*recipe, "--heldout-speakers", "theo"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "needs --speakers" in proc.stderr, proc.stderr
+    proc = subprocess.run([*recipe, "--speakers", "george,jackson", "--heldout-speakers", "theo"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "pretraining: 1000 recordings (no labels); fine-tuning: 50 labelled" in proc.stdout
+    heard = (exp / "data/pretrain/wav.scp").read_text()
+    for name in ("train_5pc", "valid_5pc"):
+        assert set(DataDir.load(exp / "data" / name).utt2spk.values()) == {"george", "jackson"}
+    assert "_theo_" not in heard
+    heldout = DataDir.load(data / "test_heldout")
+    assert set(heldout.utt2spk.values()) == {"theo"} and len(heldout) == 500

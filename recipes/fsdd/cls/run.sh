@@ -38,15 +38,7 @@ stage_prepare() {
     audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" --download-dir "$recipe_dir/downloads" \
       ${train_index:+--train-index "$train_index"} ${valid_index:+--valid-index "$valid_index"} \
       ${test_index:+--test-index "$test_index"} ${speakers:+--speakers "$speakers"}
-    if [ -n "$heldout_speakers" ]; then
-      # a new voice has no split: all of its recordings are test (its train/valid are dropped)
-      rm -rf "$data_dir/.heldout" "$data_dir/test_heldout"
-      audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir/.heldout" \
-        --download-dir "$recipe_dir/downloads" --speakers "$heldout_speakers" \
-        --train-index 0:1 --valid-index 1:2 --test-index 0:50
-      mv "$data_dir/.heldout/test" "$data_dir/test_heldout"
-      rm -rf "$data_dir/.heldout"
-    fi
+    prepare_heldout_test "$recipe_dir"
   fi
   # shellcheck disable=SC2086
   audiokit-prep validate "$train_set" "$valid_set" $test_sets

@@ -15,8 +15,8 @@ RECIPE_STAGES=(
   "infer on the test sets"
   "score the test sets: RESULTS.md"
 )
-RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test_sets labels_per_class spread_speakers freeze scratch pretrain_overrides seed self_train_rounds pseudo_share self_train_overrides"
-RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--spread-speakers false|true] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] [--self-train-rounds 0] [--pseudo-share 0.8] [--self-train-overrides 'k=v ...'] "
+RECIPE_OPTIONS="experiment finetune_experiment data_dir train_set valid_set test_sets labels_per_class spread_speakers freeze scratch pretrain_overrides seed self_train_rounds pseudo_share self_train_overrides speakers heldout_speakers"
+RECIPE_OPTIONS_USAGE="[--experiment ssl/fsdd_audio_mae] [--finetune-experiment ssl/fsdd_ast_finetune] [--data-dir DIR] [--train-set DIR --valid-set DIR --test-sets 'DIR...'] [--labels-per-class 5|all] [--spread-speakers false|true] [--freeze none|all|N] [--scratch true|false] [--pretrain-overrides 'k=v ...'] [--seed 0] [--self-train-rounds 0] [--pseudo-share 0.8] [--self-train-overrides 'k=v ...'] [--speakers a,b,c] [--heldout-speakers theo] "
 RECIPE_HELP="Pretraining reads every recording of the train, valid and test sets as audio only (wav.scp;
 utt2label is not copied). Fine-tuning uses --labels-per-class N recordings of each label from the
 training set and as many from the valid set (drawn with --seed; all of a digit's valid recordings
@@ -32,7 +32,10 @@ becomes the next round's teacher.
 Hydra overrides after -- go to fine-tuning (and self-training, then --self-train-overrides);
 --pretrain-overrides to pretraining.
 Exp dirs: <exp-dir>/mae, <exp-dir>/finetune_<N>pc, <exp-dir>/scratch_<N>pc,
-<exp-dir>/selftrain_<N>pc_r<r>."
+<exp-dir>/selftrain_<N>pc_r<r>.
+Hold a voice out: --speakers george,jackson,nicolas,yweweler --heldout-speakers theo. The held-out
+voice is neither labelled nor pretrained on; test_heldout (all its recordings) is scored beside
+test (the other voices' index 0-4)."
 experiment=ssl/fsdd_audio_mae
 finetune_experiment=ssl/fsdd_ast_finetune
 data_dir="$recipe_dir/data"
@@ -46,12 +49,19 @@ seed=0
 self_train_rounds=0
 pseudo_share=0.8
 self_train_overrides=""
+speakers="" heldout_speakers=""
 
 source "$recipe_dir/../../../scripts/stages.sh"
 source "$recipe_dir/../../../scripts/multi_run_stages.sh"
 parse_options "$@"
 exp_dir="${exp_dir:-$recipe_dir/exp/fsdd_ssl}"
-use_data_sets "$data_dir/train" "$data_dir/valid" "$data_dir/test"
+check_heldout_speakers
+own_tests="$data_dir/test"
+[ -n "$heldout_speakers" ] && own_tests="$own_tests $data_dir/test_heldout"
+use_data_sets "$data_dir/train" "$data_dir/valid" "$own_tests"
+# pretraining hears every test recording but a held-out voice's: that voice stays unheard
+pretrain_tests=$test_sets
+[ -n "$heldout_speakers" ] && pretrain_tests="$data_dir/test"
 if [ "$labels_per_class" != all ] && ! [[ "$labels_per_class" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: --labels-per-class '$labels_per_class': a whole number from 1, or all" >&2; exit 2
 fi
@@ -140,12 +150,14 @@ unlabelled() {
 
 stage_prepare() {
   if $own_data; then
-    audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" --download-dir "$recipe_dir/downloads"
+    audiokit-prep fsdd ${FSDD_ROOT:+--root "$FSDD_ROOT"} --out "$data_dir" --download-dir "$recipe_dir/downloads" \
+      ${speakers:+--speakers "$speakers"}
+    prepare_heldout_test "$recipe_dir"
   fi
   # shellcheck disable=SC2086
   audiokit-prep validate "$train_set" "$valid_set" $test_sets
   # shellcheck disable=SC2086
-  unlabelled "$ssl_data/pretrain" "$train_set" "$valid_set" $test_sets
+  unlabelled "$ssl_data/pretrain" "$train_set" "$valid_set" $pretrain_tests
   unlabelled "$ssl_data/pretrain_valid" "$valid_set"
   subset_labels "$train_set" "$ssl_data/train_${labels_per_class}pc"
   subset_labels "$valid_set" "$ssl_data/valid_${labels_per_class}pc" cap
