@@ -24,6 +24,8 @@ _BAD_KEY = re.compile(r"Could not override '([^']+)'|Key '([^']+)' is not in str
 # int-valued defaults that also take a fraction (Lightning reads a float as a share).
 _INT_OR_FRACTION = re.compile(r"(^|\.)(limit_\w+_batches|val_check_interval|overfit_batches|"
                               r"gradient_clip_val)$")
+# int-valued defaults that also take a word (model.freeze: a block count, or none / all).
+_INT_OR_WORD = re.compile(r"(^|\.)freeze$")
 
 
 class ConfigKeyError(ValueError):
@@ -100,6 +102,8 @@ def _fits(key: str, default, value) -> bool:
         return isinstance(value, bool)
     if isinstance(default, int):
         if isinstance(value, float) and _INT_OR_FRACTION.search(key):
+            return True
+        if isinstance(value, str) and _INT_OR_WORD.search(key):
             return True
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):

@@ -274,6 +274,14 @@ def test_misspelt_key_names_the_closest():
     check_overrides(CONF_DIR, "train", ["trainer.max_epochs=3", "+trainer.new_key=1"])
 
 
+def test_freeze_takes_a_block_count_or_a_word():
+    # ssl/fsdd_spin's default is a block count (2); none / all must still pass the type check
+    for value in ("none", "all", "1"):
+        check_overrides(CONF_DIR, "train", ["experiment=ssl/fsdd_spin", f"model.freeze={value}"])
+    with pytest.raises(ConfigKeyError, match="model.num_layers takes a whole number"):
+        check_overrides(CONF_DIR, "train", ["experiment=ssl/fsdd_spin", "model.num_layers=none"])
+
+
 @pytest.mark.parametrize("experiment", [e for e in options("experiment") if e.startswith("sep/fsdd")])
 def test_sep_speed_factors_need_no_plus(experiment):
     # The README's override: every dynamic-mixing experiment lists the key, so it just works.
