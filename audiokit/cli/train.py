@@ -20,7 +20,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audiokit.utils.config_check import check_overrides, group_options
+from audiokit.utils.config_check import check_overrides, group_options, require_values
 from audiokit.utils.errors import cli_errors, debug, user_errors
 
 # torch and Lightning are imported where they are used, so that --help and the up-front
@@ -282,6 +282,8 @@ def main() -> None:
         os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     cfg = check_overrides(CONF_DIR, "train",
                           [a for a in sys.argv[1:] if "=" in a or a.startswith("~")])
+    if cfg is not None:
+        require_values(cfg)
     if cfg is not None and not Path(str(cfg.exp_dir)).exists():
         _NEW_EXP_DIR.append(Path(str(cfg.exp_dir)))
     _hydra_main()

@@ -159,6 +159,23 @@ def _one_line(e: Exception) -> str:
     return text
 
 
+def require_values(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigKeyError` naming every key still ``???`` (required, no default) in
+    the composed config: the run would otherwise stop deep inside the build."""
+    missing = []
+
+    def walk(node: DictConfig, prefix: str) -> None:
+        for key in node:
+            if OmegaConf.is_missing(node, key):
+                missing.append(f"{prefix}{key}")
+            elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
+                walk(node[key], f"{prefix}{key}.")
+
+    walk(cfg, "")
+    if missing:
+        raise ConfigKeyError(f"required value(s) not given: {', '.join(m + '=...' for m in missing)}")
+
+
 def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig | None:
     """Raise :class:`ConfigKeyError` naming the problem if an override names an unknown key
     or group option, gives a value of the wrong type, or does not parse; return the

@@ -9,6 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from audiokit.cli.train import CONF_DIR, build_task, build_trainer
 from audiokit.utils.config_check import ConfigKeyError, check_overrides
@@ -91,6 +92,18 @@ def task_kwargs(experiment: str, digit_tokens, cfg=None) -> dict:
         return {"n_q": 2, "codebook_size": cfg.data.codebook_size,
                 "text_vocab": list("0123456789")}
     return {"tokenizer": digit_tokens[1]}
+
+
+def ast_encoder_file(cfg, path: Path) -> Path:
+    """A pretraining model.pt holding a random AST encoder of the experiment's geometry."""
+    from audiokit.models.classification.ast import ASTEncoder
+
+    m = cfg.model
+    encoder = ASTEncoder(cfg.frontend.n_mels, m.patch_size, m.patch_stride, m.d_model,
+                         m.num_layers, m.num_heads, m.ffn_dim, m.dropout, m.max_frames)
+    torch.save({"state_dict": {f"model.encoder.{k}": v for k, v in encoder.state_dict().items()}},
+               path)
+    return path
 
 
 def smoke(task, sample_rate: int) -> None:
@@ -252,8 +265,10 @@ def test_launcher(launcher, base):
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_experiment(experiment, base, digit_tokens):
+def test_experiment(experiment, base, digit_tokens, tmp_path):
     cfg = compose_train(base + [f"experiment={experiment}", f"paths.token_dir={digit_tokens[0]}"])
+    if OmegaConf.is_missing(cfg.model, "pretrained"):  # ssl/fsdd_spin continues an encoder
+        cfg.model.pretrained = str(ast_encoder_file(cfg, tmp_path / "encoder.pt"))
     if cfg.model.get("compile_blocks"):  # compiled == eager: tests/unit/test_separation_models.py
         cfg.model.compile_blocks = False  # (compiling the full-size model here took 40 s)
     smoke(build_task(cfg, task_kwargs(experiment, digit_tokens, cfg)),

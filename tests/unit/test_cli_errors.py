@@ -182,6 +182,14 @@ def test_train_value_types_checked_before_anything_is_built(monkeypatch, capsys,
     assert expected in run_train(monkeypatch, capsys, "experiment=cls/fsdd_cnn", override)
 
 
+def test_train_required_value_is_one_line(monkeypatch, capsys, tmp_path):
+    # ssl/fsdd_spin continues a pretrained encoder: without model.pretrained it must not
+    # quietly start from random weights
+    err = run_train(monkeypatch, capsys, "experiment=ssl/fsdd_spin", f"exp_dir={tmp_path}/exp")
+    assert "required value(s) not given: model.pretrained=..." in err
+    assert not (tmp_path / "exp").exists()
+
+
 def test_train_unknown_experiment_lists_them(monkeypatch, capsys):
     err = run_train(monkeypatch, capsys, "experiment=cls/nope")
     assert "unknown experiment 'cls/nope'; did you mean 'cls/fsdd_cnn'" in err
