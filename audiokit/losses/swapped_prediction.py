@@ -15,7 +15,8 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
     Sinkhorn-Knopp on ``exp(scores / eps)``). The balance is what keeps a clustering objective
     from putting every item in one cluster."""
     items, clusters = scores.shape
-    q = (scores.float() / eps - (scores.float() / eps).max()).exp()
+    logits = scores.float() / eps
+    q = (logits - logits.max()).exp()
     q = q / q.sum()
     for _ in range(iters):
         q = q / q.sum(0, keepdim=True) / clusters   # each cluster: 1 / K of the mass

@@ -26,6 +26,8 @@ class ViewPretrainingTask(MaskedPretrainingTask):
 
     def forward(self, audio: torch.Tensor, audio_lens: torch.Tensor,
                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        # generator (masked pretraining's) is unused: the warps come from the global RNG,
+        # which validation_step seeds
         feats_a, lens = self.frontend(audio, audio_lens)
         feats_b, _ = self.frontend(audio, audio_lens)
         return self.model(feats_a, feats_b, lens)
@@ -36,9 +38,6 @@ class ViewPretrainingTask(MaskedPretrainingTask):
             torch.manual_seed(self.valid_seed + batch_idx)
             self.frontend.train()                  # perturb, as in training
             try:
-                out = self(batch["audio"], batch["audio_lens"])
+                super().validation_step(batch, batch_idx)
             finally:
                 self.frontend.eval()
-        self.log("valid/loss", out["loss"], prog_bar=True, batch_size=len(batch["ids"]),
-                 sync_dist=True)
-        self._log_model_metrics(out, "valid", batch)
