@@ -91,9 +91,10 @@ class ScoreConfig:
     missing: str = "error"         # a recording without hypothesis turns: error | miss
     uem: str | None = None         # diar: scored regions per recording (reco channel start end)
     region: str = "reference"      # diar, without uem: reference (md-eval) | union (dscore)
-    # vocoder / codec: metrics= chooses among audiokit.inference.audio_quality.METRICS
+    # vocoder / codec: metrics= chooses among audiokit.inference.audio_quality.METRICS ([]: none)
     asr_exp_dir: str | None = None  # WER of original and resynthesised audio through this ASR
-    # tts: metrics= chooses among audiokit.inference.tts_quality.METRICS; asr_exp_dir as above
+    # tts: metrics= chooses among audiokit.inference.tts_quality.METRICS ([]: only the judges
+    # below); asr_exp_dir as above
     sv_exp_dir: str | None = None   # speaker similarity of synthesised to real audio
     # t2m: the judges (classification exp dirs, one per fact), and the real clips for the FD
     classifier_exp_dirs: list[str] = field(default_factory=list)

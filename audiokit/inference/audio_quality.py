@@ -155,7 +155,7 @@ def score_audio_quality(ref: str, hyp: str, metrics: list[str] | None = None, *,
     if missing:
         raise AudioQualityError(f"{hyp_dir}/wav.scp: no resynthesised audio for {len(missing)} "
                                 f"utterance(s) of {ref_dir}, e.g. {missing[:3]}")
-    metrics = list(metrics or DEFAULT_METRICS)
+    metrics = list(DEFAULT_METRICS if metrics is None else metrics)  # [] asks for the ASR judge alone
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise AudioQualityError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")

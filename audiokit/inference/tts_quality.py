@@ -107,7 +107,7 @@ def score_tts(ref: str, hyp: str, metrics: list[str] | None = None, *,
         if not (folder / "wav.scp").is_file():
             raise AudioQualityError(f"{folder}: no wav.scp ({role})")
     refs, hyps = read_kaldi_map(ref_dir / "wav.scp"), read_kaldi_map(hyp_dir / "wav.scp")
-    metrics = list(metrics or METRICS)
+    metrics = list(METRICS if metrics is None else metrics)  # [] asks for the judges alone
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise AudioQualityError(f"unknown tts metric(s) {unknown}; known: {', '.join(METRICS)}")

@@ -219,6 +219,12 @@ def test_wer_and_speaker_similarity_through_exp_dirs(tmp_path, monkeypatch):
     assert s["ceiling"] == pytest.approx(0.6) and s["floor"] is None
     results = (exp / "RESULTS.md").read_text()
     assert "| ASR WER | 25.00 % | 0.00 % | 2 |" in results and "speaker similarity" in results
+    # metrics=[]: the judges alone, no per-utterance measure (not every measure, as before)
+    score_main(["task=tts", f"ref={ref}", f"hyp={hyp}", "metrics=[]", "sv_exp_dir=S",
+                f"exp_dir={exp}", "name=judges"])
+    report = json.loads((exp / "scores/judges/report.json").read_text())
+    assert report["metrics"] == {} and report["num_utts"] == 2
+    assert report["speaker_similarity"]["similarity"] == pytest.approx(s["similarity"])
 
 
 def test_synthesis_at_another_sample_rate_is_resampled(tmp_path):
