@@ -114,12 +114,14 @@ def build_trainer(cfg: DictConfig, exp_dir: Path) -> pl.Trainer:
 
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c]
     callbacks.append(ExactResume())  # a resumed run goes on exactly as the killed one would have
-    for bar in callbacks:
-        if isinstance(bar, pl.callbacks.ProgressBar):
-            _without_version(bar)
+    bars = [c for c in callbacks if isinstance(c, pl.callbacks.ProgressBar)]
+    for bar in bars:
+        _without_version(bar)
+    # callbacks.progress=null means no bar: without this Lightning adds its default one
+    switch = {} if bars else {"enable_progress_bar": False}
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                       plugins=[AtomicCheckpointIO()], default_root_dir=str(exp_dir))
+                       plugins=[AtomicCheckpointIO()], default_root_dir=str(exp_dir), **switch)
 
 
 def check_averaging(cfg: DictConfig) -> None:

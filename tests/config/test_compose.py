@@ -251,6 +251,20 @@ def test_logger_and_callbacks(logger, callbacks, base):
     build_trainer(cfg, Path(cfg.exp_dir))
 
 
+def test_progress_null_means_no_progress_bar(base):
+    """callbacks.progress=null switches the bar off, not over to Lightning's default one."""
+    import lightning.pytorch as pl
+
+    def bars(trainer):
+        return [c for c in trainer.callbacks if isinstance(c, pl.callbacks.ProgressBar)]
+
+    cfg = compose_train(base + ["logger=none"])
+    assert [type(b).__name__ for b in bars(build_trainer(cfg, Path(cfg.exp_dir)))] == [
+        "RichProgressBar"]
+    cfg = compose_train(base + ["logger=none", "callbacks.progress=null"])
+    assert bars(build_trainer(cfg, Path(cfg.exp_dir))) == []
+
+
 def test_loggers_combine(base):
     cfg = compose_train(base + ["logger=[csv,tensorboard]"])
     assert set(cfg.logger) == {"csv", "tensorboard"}
