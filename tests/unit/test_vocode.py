@@ -111,3 +111,8 @@ def test_score_cli_vocoder(griffin_lim, data_dir, tmp_path, capsys):
     assert "| pesq_nb |" in (griffin_lim / "RESULTS.md").read_text()
     with pytest.raises(SystemExit):
         score.main(["task=vocoder", f"ref={data_dir}", f"hyp={out}", "metrics=[pesq_xx]"])
+    # metrics=[]: no measure (only an ASR judge, when given); it used to mean every one
+    score.main(["task=vocoder", f"ref={data_dir}", f"hyp={out}", f"exp_dir={griffin_lim}",
+                "metrics=[]", "name=none"])
+    report = json.loads((griffin_lim / "scores" / "none" / "report.json").read_text())
+    assert report["metrics"] == {} and report["num_utts"] == 2
