@@ -162,16 +162,7 @@ def _one_line(e: Exception) -> str:
 def require_values(cfg: DictConfig) -> None:
     """Raise :class:`ConfigKeyError` naming every key still ``???`` (required, no default) in
     the composed config: the run would otherwise stop deep inside the build."""
-    missing = []
-
-    def walk(node: DictConfig, prefix: str) -> None:
-        for key in node:
-            if OmegaConf.is_missing(node, key):
-                missing.append(f"{prefix}{key}")
-            elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
-                walk(node[key], f"{prefix}{key}.")
-
-    walk(cfg, "")
+    missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigKeyError(f"required value(s) not given: {', '.join(m + '=...' for m in missing)}")
 
